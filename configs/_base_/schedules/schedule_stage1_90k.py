@@ -1,0 +1,23 @@
+# Stage 1 (public code): AdamW lr 5e-4, weight decay 0, 1500 linear warm-up steps,
+# then poly (power 1) down to 1e-7; 90k steps; fp16 mixed precision.
+optimizer = dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.0)
+# fp16 autocast with dynamic loss scaling (public code); the GMM numerics run in
+# float32 with autocast off inside the head.
+optim_wrapper = dict(type='AmpOptimWrapper', optimizer=optimizer, loss_scale='dynamic',
+                     dtype='float16', clip_grad=None)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=1e-7, power=1.0, by_epoch=False, begin=1500, end=90000),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=90000, val_interval=10000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=2,
+                    save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'),
+)

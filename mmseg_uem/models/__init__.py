@@ -1,0 +1,1 @@
+from . import backbones, decode_heads, segmentors, utils  # noqa: F401

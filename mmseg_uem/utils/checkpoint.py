@@ -1,0 +1,57 @@
+"""Safe reloading of the checkpoints that mmengine writes.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7's
+checkpoints hold a few non-tensor objects (its ``MessageHub`` keeps
+``HistoryBuffer`` instances with numpy arrays), so ``--resume``, ``load_from``
+and ``tools/test.py`` fail with ``Unsupported global``. Rather than switching
+the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``), we allow exactly
+the objects mmengine writes. Third-party weights keep the full
+``weights_only=True`` protection: nothing callable is allowed besides a
+``getattr`` restricted to ``HistoryBuffer``'s statistics methods.
+"""
+import pickle
+
+import numpy as np
+import torch
+
+_HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` limited to what a pickled ``HistoryBuffer`` references.
+
+    ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle
+    as ``getattr(HistoryBuffer, 'min')`` etc.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    if obj is HistoryBuffer and name in _HISTORY_STATISTICS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only '
+        f'HistoryBuffer statistics methods {_HISTORY_STATISTICS} are allowed')
+
+
+def mmengine_safe_globals() -> list:
+    """The globals an mmengine 0.10 checkpoint references, for ``weights_only``."""
+    from mmengine.logging import HistoryBuffer
+
+    np_core = getattr(np, '_core', None) or np.core
+    multiarray = np_core.multiarray
+    mod = multiarray.__name__  # numpy._core.multiarray on numpy 2
+    return [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        (multiarray.scalar, f'{mod}.scalar'),
+        (multiarray._reconstruct, f'{mod}._reconstruct'),
+        (_history_buffer_getattr, 'builtins.getattr'),
+        *[type(np.dtype(t)) for t in ('f8', 'f4', 'i8', 'i4', 'u1', 'b1')],
+    ]
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints."""
+    if not hasattr(torch.serialization, 'add_safe_globals'):  # torch < 2.4
+        return
+    torch.serialization.add_safe_globals(mmengine_safe_globals())

@@ -1,0 +1,56 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from mmseg_uem.utils.cli import apply_eval_metrics, enable_anomaly_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cfg(**kw):
+    return Config(dict(test_evaluator=dict(type='OoDMetric', metrics=['AP'],
+                                           min_pred_size=50), **kw))
+
+
+def test_eval_selects_ood_and_iou_metrics():
+    cfg = _cfg()
+    apply_eval_metrics(cfg, ['AP', 'FPR95', 'mIoU'])
+    ood, iou = cfg.test_evaluator
+    assert ood.type == 'OoDMetric' and ood.metrics == ['AP', 'FPR95']
+    assert ood.min_pred_size == 50  # config arguments survive
+    assert iou.type == 'IoUMetric' and iou.iou_metrics == ['mIoU']
+
+
+def test_eval_only_ood_gives_single_evaluator():
+    cfg = Config(dict(test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU'])))
+    apply_eval_metrics(cfg, ['AUROC'])
+    assert cfg.test_evaluator.type == 'OoDMetric'
+    assert cfg.test_evaluator.metrics == ['AUROC']
+
+
+def test_eval_unknown_metric_lists_valid_names():
+    with pytest.raises(ValueError, match=r"unknown --eval metric\(s\) \['AP50'\].*FPR95"):
+        apply_eval_metrics(_cfg(), ['AP', 'AP50'])
+
+
+def test_show_dir_and_out_add_one_hook(tmp_path):
+    cfg = _cfg(custom_hooks=[dict(type='AnomalyVisualizationHook', draw=False)])
+    enable_anomaly_outputs(cfg, show_dir=str(tmp_path / 'vis'), out_dir=str(tmp_path / 'maps'))
+    hooks = [h for h in cfg.custom_hooks if h['type'] == 'AnomalyVisualizationHook']
+    assert len(hooks) == 1
+    assert hooks[0]['draw'] and hooks[0]['show_dir'].endswith('vis')
+    assert hooks[0]['out_dir'].endswith('maps')
+
+
+def test_test_py_rejects_unknown_eval_name(tmp_path):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('model = dict()\n')
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'test.py'), str(cfg), 'none.pth', '--eval',
+         'AP', 'bogus'], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "unknown --eval metric(s) ['bogus']" in proc.stderr
+    assert 'FPR95' in proc.stderr

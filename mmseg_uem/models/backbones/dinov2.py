@@ -1,0 +1,231 @@
+"""Frozen DINOv2 ViT backbone returning final-LayerNorm'd intermediate feature maps.
+
+Shape key: B batch, D embed dim, N tokens, R register tokens, h x w patch grid (stride 14).
+
+Faithful to facebookresearch/dinov2 ``DinoVisionTransformer`` with the hub settings
+(``dinov2/hub/backbones.py``): official parameter names (official ``.pth`` files load as they
+are), token order ``[cls, registers, patches]`` with no position embedding on registers,
+position embeddings stored at 37x37 (``img_size`` 518) and interpolated at run time exactly as
+``interpolate_pos_encoding``, and ``get_intermediate_layers(x, n=out_indices, reshape=True,
+norm=True)`` as output: the shared final ``norm`` is applied to every returned block.
+"""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+from torch.nn.init import trunc_normal_
+
+from .dinov2_converter import check_state_dict, convert_dinov2_state_dict, read_checkpoint
+from .dinov2_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed
+
+_VIT = {  # dinov2/models/vision_transformer.py: vit_small/base/large/giant2
+    'vits14': dict(embed_dims=384, num_layers=12, num_heads=6),
+    'vitb14': dict(embed_dims=768, num_layers=12, num_heads=12),
+    'vitl14': dict(embed_dims=1024, num_layers=24, num_heads=16),
+    'vitg14': dict(embed_dims=1536, num_layers=40, num_heads=24, ffn_type='swiglu'),
+}
+# Default out_indices by depth. 12: the UEM code's [1, 4, 8, 11]; 24 / 40: the evenly spaced
+# blocks of the official DINOv2 depth heads (dinov2/hub/depthers.py), ending at the last block.
+DEFAULT_OUT_INDICES = {12: (1, 4, 8, 11), 24: (4, 11, 17, 23), 40: (9, 19, 29, 39)}
+_ARCH_DEFAULTS = dict(mlp_ratio=4.0, ffn_type='mlp', num_register_tokens=0, patch_size=14,
+                      layer_scale_init=1.0)
+_ARCH_KEYS = {'embed_dims', 'num_layers', 'num_heads', 'interpolate_antialias',
+              'interpolate_offset', *_ARCH_DEFAULTS}
+
+
+def _resolve_arch(arch: Union[str, dict]) -> dict:
+    """Fill an arch name or dict into the full setting dict."""
+    if isinstance(arch, str):
+        base, reg = (arch[:-4], True) if arch.endswith('_reg') else (arch, False)
+        if base not in _VIT:
+            names = sorted(list(_VIT) + [f'{n}_reg' for n in _VIT])
+            raise ValueError(f'unknown DINOv2 arch {arch!r}; choose from {names} or pass a dict')
+        arch = dict(_VIT[base], num_register_tokens=4 if reg else 0)
+    arch = dict(arch)
+    unknown = set(arch) - _ARCH_KEYS
+    missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
+    if unknown or missing:
+        raise ValueError(f'bad DINOv2 arch dict: unknown keys {sorted(unknown)}, '
+                         f'missing keys {sorted(missing)}')
+    cfg = {**_ARCH_DEFAULTS, **arch}
+    cfg['ffn_type'] = {'swiglufused': 'swiglu'}.get(cfg['ffn_type'], cfg['ffn_type'])
+    if cfg['ffn_type'] not in ('mlp', 'swiglu'):
+        raise ValueError(f"ffn_type must be 'mlp' or 'swiglu', got {cfg['ffn_type']!r}")
+    # hub: register models resize by output size with antialias, the others by scale factor
+    # with the +0.1 offset (dinov2/hub/backbones.py)
+    has_reg = cfg['num_register_tokens'] > 0
+    cfg.setdefault('interpolate_antialias', has_reg)
+    cfg.setdefault('interpolate_offset', 0.0 if has_reg else 0.1)
+    return cfg
+
+
+@MODELS.register_module()
+class DINOv2(BaseModule):
+    """DINOv2 ViT/14 (optionally with register tokens) as an mmseg backbone.
+
+    Args:
+        arch: 'vits14', 'vitb14', 'vitl14', 'vitg14', each optionally with '_reg' (4 register
+            tokens), or a dict with keys embed_dims, num_layers, num_heads and optionally
+            mlp_ratio (4.0), ffn_type ('mlp' | 'swiglu'), num_register_tokens (0),
+            patch_size (14), layer_scale_init (1.0; None/0 = no LayerScale),
+            interpolate_antialias / interpolate_offset (default: from the register count).
+            Default 'vitb14_reg', the UEM backbone.
+        out_indices: 0-based blocks to return, increasing; negative counts from the end.
+            Default by depth: 12 -> (1, 4, 8, 11), 24 -> (4, 11, 17, 23),
+            40 -> (9, 19, 29, 39); other depths must pass it.
+        img_size: image side the stored position grid corresponds to (518 -> 37x37, the
+            official checkpoints). Any input size works: embeddings are interpolated.
+        frozen: no parameter requires grad, the module stays in eval mode whatever
+            ``train()`` is asked, and forward runs under ``torch.no_grad()``.
+        drop_path_rate: stochastic depth, linearly increasing over blocks to this value.
+        pretrained: local checkpoint path, same as ``init_cfg=dict(type='Pretrained',
+            checkpoint=...)``; loaded by :meth:`init_weights` (the Runner calls it).
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH[, prefix=...])`` or None.
+
+    Forward: (B, 3, H, W) -> tuple of (B, D, ceil(H/14), ceil(W/14)), one per out_index. H and
+    W that are not multiples of 14 are zero-padded at the bottom/right first (the official code
+    asserts multiples; zero is the mean colour after mmseg's normalisation).
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'vitb14_reg', *,
+                 out_indices: Optional[Sequence[int]] = None, img_size: int = 518,
+                 frozen: bool = True, drop_path_rate: float = 0.0,
+                 pretrained: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('pass either pretrained or init_cfg, not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        if init_cfg is not None and not (isinstance(init_cfg, dict)
+                                         and init_cfg.get('type') == 'Pretrained'
+                                         and 'checkpoint' in init_cfg):
+            raise ValueError("DINOv2 init_cfg must be dict(type='Pretrained', checkpoint=PATH"
+                             f"[, prefix=...]) or None, got {init_cfg}")
+        super().__init__(init_cfg=init_cfg)
+        cfg = _resolve_arch(arch)
+        self.arch_settings = cfg
+        D, L, p = cfg['embed_dims'], cfg['num_layers'], cfg['patch_size']
+        self.embed_dims, self.num_layers, self.patch_size = D, L, p
+        self.num_register_tokens = cfg['num_register_tokens']
+        self.out_indices = self._resolve_out_indices(out_indices, L)
+        self.frozen = frozen
+
+        grid = img_size // p
+        self.patch_embed = PatchEmbed(p, D)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid * grid, D))
+        if self.num_register_tokens:
+            self.register_tokens = nn.Parameter(torch.zeros(1, self.num_register_tokens, D))
+        else:
+            self.register_tokens = None
+        self.mask_token = nn.Parameter(torch.zeros(1, D))  # iBOT masking; unused here
+        rates = [drop_path_rate * i / max(L - 1, 1) for i in range(L)]  # np.linspace(0, r, L)
+        self.blocks = nn.ModuleList(
+            Block(D, cfg['num_heads'], mlp_ratio=cfg['mlp_ratio'], ffn_type=cfg['ffn_type'],
+                  layer_scale_init=cfg['layer_scale_init'], drop_path_rate=rate)
+            for rate in rates)
+        self.norm = nn.LayerNorm(D, eps=LN_EPS)
+        self._random_init()
+        if frozen:
+            self.requires_grad_(False)
+            self.eval()
+
+    @staticmethod
+    def _resolve_out_indices(out_indices: Optional[Sequence[int]], depth: int) -> tuple:
+        if out_indices is None:
+            if depth not in DEFAULT_OUT_INDICES:
+                raise ValueError(f'no default out_indices for {depth} blocks: pass out_indices')
+            return DEFAULT_OUT_INDICES[depth]
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        resolved = tuple(i + depth if i < 0 else i for i in out_indices)
+        if not resolved or any(not 0 <= i < depth for i in resolved) or \
+                any(a >= b for a, b in zip(resolved, resolved[1:])):
+            raise ValueError(f'out_indices {list(out_indices)} must be strictly increasing '
+                             f'block indices in [-{depth}, {depth})')
+        return resolved
+
+    def _random_init(self) -> None:
+        """Official initialisation (``DinoVisionTransformer.init_weights``)."""
+        trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+        if self.register_tokens is not None:
+            nn.init.normal_(self.register_tokens, std=1e-6)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load the ``Pretrained`` checkpoint if one is configured; otherwise keep the random
+        official initialisation done at construction."""
+        if self.init_cfg is not None:
+            self.load_pretrained(self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
+        self._is_init = True
+
+    def load_pretrained(self, path: str, *, prefix: Optional[str] = None) -> None:
+        """Strictly load a local checkpoint (official, block-chunked or mmpretrain layout).
+
+        Read with ``weights_only=True``; raises with the file name if it cannot be read or
+        if any key or shape differs from this architecture.
+        """
+        state = convert_dinov2_state_dict(read_checkpoint(path), prefix=prefix)
+        check_state_dict(self.state_dict(), state, source=path)
+        with torch.no_grad():
+            self.load_state_dict(state, strict=True)
+        print_log(f'DINOv2: loaded {len(state)} tensors from {path}', logger='current')
+
+    def train(self, mode: bool = True) -> 'DINOv2':
+        """Frozen: stay in eval mode (no drop path, no statistic may move)."""
+        return super().train(mode and not self.frozen)
+
+    def prepare_tokens(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """(B, 3, H, W) -> tokens (B, 1 + R + h*w, D) and the grid (h, w)."""
+        H, W = x.shape[-2:]
+        p = self.patch_size
+        pad_h, pad_w = -H % p, -W % p
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros at the bottom / right
+        x = self.patch_embed(x)  # (B, D, h, w)
+        B, _, h, w = x.shape
+        x = x.flatten(2).transpose(1, 2)  # (B, h*w, D)
+        # cat promotes to the parameters' dtype: under autocast the residual stream stays
+        # float32 as in the official code (bf16/fp16 patch tokens, fp32 class token)
+        x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
+        pos = interpolate_pos_embed(self.pos_embed, (h, w),
+                                    antialias=self.arch_settings['interpolate_antialias'],
+                                    offset=self.arch_settings['interpolate_offset'])
+        x = x + pos.to(x.dtype)
+        if self.register_tokens is not None:  # registers go after cls, without position
+            reg = self.register_tokens.expand(B, -1, -1)
+            x = torch.cat((x[:, :1], reg, x[:, 1:]), dim=1)
+        return x, (h, w)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """(B, 3, H, W) -> tuple of (B, D, ceil(H/14), ceil(W/14)) for each out_index."""
+        if self.frozen:
+            with torch.no_grad():
+                return self._forward(x)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        x, (h, w) = self.prepare_tokens(x)
+        B = x.shape[0]
+        skip = 1 + self.num_register_tokens
+        outs = []
+        for i, blk in enumerate(self.blocks[:self.out_indices[-1] + 1]):  # later blocks unused
+            x = blk(x)
+            if i in self.out_indices:
+                tokens = self.norm(x)[:, skip:]  # (B, h*w, D): drop cls and registers
+                # (B, h*w, D) -> (B, D, h, w), row-major patch order
+                outs.append(tokens.reshape(B, h, w, -1).permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+    def extra_repr(self) -> str:
+        cfg = self.arch_settings
+        return (f"embed_dims={cfg['embed_dims']}, num_layers={cfg['num_layers']}, "
+                f"registers={cfg['num_register_tokens']}, out_indices={self.out_indices}, "
+                f'frozen={self.frozen}')

@@ -1,0 +1,169 @@
+"""DINOv2 checkpoint reading and key conversion to the official layout.
+
+The backbone stores parameters under the official facebookresearch/dinov2 names
+(``cls_token``, ``pos_embed``, ``register_tokens``, ``mask_token``, ``patch_embed.proj.*``,
+``blocks.{i}.{norm1,attn.qkv,attn.proj,ls1.gamma,norm2,mlp.fc1,mlp.fc2,ls2.gamma}.*``, giant
+``blocks.{i}.mlp.{w12,w3}.*``, ``norm.*``). :func:`convert_dinov2_state_dict` is a pure
+function that brings the other layouts found in the wild to those names:
+
+- wrappers: ``{'state_dict': ...}`` (mmengine/Lightning), ``{'model': ...}``,
+  ``{'teacher': ...}`` (DINOv2 training checkpoints), and key prefixes ``module.`` (DDP) and
+  ``backbone.`` (only the backbone's keys are kept; heads are dropped);
+- block chunks: ``blocks.{chunk}.{i}.`` -> ``blocks.{i}.`` (FSDP-chunked training checkpoints
+  keep the global block index ``i``);
+- mmpretrain 1.x ``VisionTransformer`` names (its converted DINOv2 weights). mmpretrain keeps
+  no ``mask_token`` (unused at inference; DINOv2 uses it only for iBOT masking in training),
+  so a zero one is inserted.
+"""
+import pickle
+import re
+from collections.abc import Mapping
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+_WRAPPER_KEYS = ('state_dict', 'model', 'teacher')
+_CHUNKED = re.compile(r'^blocks\.\d+\.(\d+)\.')
+
+# mmpretrain name pattern -> official name template (applied after the ``backbone.`` strip)
+_MMPRETRAIN_RULES = (
+    (re.compile(r'^patch_embed\.projection\.'), 'patch_embed.proj.'),
+    (re.compile(r'^layers\.(\d+)\.ln1\.'), r'blocks.\1.norm1.'),
+    (re.compile(r'^layers\.(\d+)\.ln2\.'), r'blocks.\1.norm2.'),
+    (re.compile(r'^layers\.(\d+)\.attn\.gamma1\.weight$'), r'blocks.\1.ls1.gamma'),
+    (re.compile(r'^layers\.(\d+)\.attn\.(qkv|proj)\.'), r'blocks.\1.attn.\2.'),
+    (re.compile(r'^layers\.(\d+)\.ffn\.gamma2\.weight$'), r'blocks.\1.ls2.gamma'),
+    (re.compile(r'^layers\.(\d+)\.ffn\.layers\.0\.0\.'), r'blocks.\1.mlp.fc1.'),
+    (re.compile(r'^layers\.(\d+)\.ffn\.layers\.1\.'), r'blocks.\1.mlp.fc2.'),
+    (re.compile(r'^layers\.(\d+)\.ffn\.(w12|w3)\.'), r'blocks.\1.mlp.\2.'),
+    (re.compile(r'^ln1\.'), 'norm.'),
+)
+
+
+def _unwrap(checkpoint: Mapping) -> Mapping:
+    """Descend through ``state_dict`` / ``model`` / ``teacher`` wrappers."""
+    while True:
+        inner = next((checkpoint[k] for k in _WRAPPER_KEYS
+                      if isinstance(checkpoint.get(k), Mapping)), None)
+        if inner is None:
+            return checkpoint
+        checkpoint = inner
+
+
+def _strip_prefix(state: dict, prefix: str) -> dict:
+    """Keep only the keys under ``prefix``, without it."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def is_mmpretrain_layout(state: Mapping) -> bool:
+    """True if the (unprefixed) keys are mmpretrain ``VisionTransformer`` names."""
+    return any(k.startswith(('layers.', 'patch_embed.projection.', 'ln1.')) for k in state)
+
+
+def _rename_mmpretrain(key: str) -> str:
+    for pattern, template in _MMPRETRAIN_RULES:
+        new, count = pattern.subn(template, key)
+        if count:
+            return new
+    return key  # unknown keys pass through: the strict load reports them
+
+
+def convert_dinov2_state_dict(checkpoint: Mapping, *,
+                              prefix: Optional[str] = None) -> dict[str, Tensor]:
+    """Bring a DINOv2 state dict of any supported layout to the official key names.
+
+    Args:
+        checkpoint: what ``torch.load`` returned: a state dict or a wrapper around one.
+        prefix: keep only the keys under this prefix (e.g. ``'backbone.dinov2.'`` for a UEM
+            Lightning checkpoint). Default: strip ``module.``, then keep ``backbone.*`` if
+            any key has that prefix.
+
+    Returns:
+        A new dict (the input is not modified); values are the same tensor objects, except
+        for an inserted zero ``mask_token`` (1, D) on mmpretrain input.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'expected a state dict (mapping), got {type(checkpoint).__name__}')
+    state = dict(_unwrap(checkpoint))
+    if prefix is not None:
+        state = _strip_prefix(state, prefix)
+    else:
+        if state and all(k.startswith('module.') for k in state):
+            state = _strip_prefix(state, 'module.')
+        if any(k.startswith('backbone.') for k in state):
+            state = _strip_prefix(state, 'backbone.')
+    if is_mmpretrain_layout(state):
+        state = {_rename_mmpretrain(k): v for k, v in state.items()}
+        if 'mask_token' not in state and isinstance(state.get('cls_token'), Tensor):
+            cls = state['cls_token']
+            state['mask_token'] = cls.new_zeros((1, cls.shape[-1]))
+    return {_CHUNKED.sub(r'blocks.\1.', k): v for k, v in state.items()}
+
+
+def read_checkpoint(path: str) -> Mapping:
+    """``torch.load(path, map_location='cpu', weights_only=True)`` with errors naming the file.
+
+    ``weights_only=True`` refuses pickles holding arbitrary objects (code execution on load);
+    third-party weights are never loaded any other way.
+    """
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'DINOv2 checkpoint not found: {path}') from err
+    except Exception as err:
+        text = str(err)
+        # weights_only names the refused global ("Unsupported global: GLOBAL mod.Class", or
+        # "unsupported GLOBAL posix.system ..."); other unpickling errors mean a broken file
+        refused = next((line.strip() for line in text.splitlines() if 'GLOBAL' in line), None)
+        if isinstance(err, pickle.UnpicklingError) and refused:
+            raise RuntimeError(
+                f'refused to load DINOv2 checkpoint {path}: it holds objects other than tensors '
+                f'and plain containers, which torch.load(weights_only=True) does not allow '
+                f'({refused})') from err
+        reason = next((line.strip() for line in text.splitlines() if line.strip()), '')
+        raise RuntimeError(f'could not read DINOv2 checkpoint {path}: the file is truncated, '
+                           f'corrupt or not a torch checkpoint ({type(err).__name__}'
+                           f'{": " + reason if reason else ""})') from err
+    if not isinstance(obj, Mapping):
+        raise RuntimeError(f'DINOv2 checkpoint {path} holds a {type(obj).__name__}, '
+                           f'not a state dict')
+    return obj
+
+
+def _listing(title: str, items: list[str], limit: int = 20) -> str:
+    shown = ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)'
+                                        if len(items) > limit else '')
+    return f'\n  {title} ({len(items)}): {shown}'
+
+
+def check_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], *,
+                     source: str) -> None:
+    """Raise if ``given`` does not match ``expected`` key for key and shape for shape.
+
+    The message names ``source`` and lists missing, unexpected and shape-mismatched keys,
+    with a hint when the register tokens or the stored position grid disagree.
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    bad_shapes = sorted(
+        f'{k} {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}'
+        for k in set(expected) & set(given)
+        if not isinstance(given[k], Tensor) or given[k].shape != expected[k].shape)
+    if not (missing or unexpected or bad_shapes):
+        return
+    msg = f'DINOv2 checkpoint {source} does not match the backbone architecture:'
+    if missing:
+        msg += _listing('missing keys', missing)
+    if unexpected:
+        msg += _listing('unexpected keys', unexpected)
+    if bad_shapes:
+        msg += _listing('shape mismatches (checkpoint vs model)', bad_shapes)
+    if 'register_tokens' in missing:
+        msg += '\n  hint: the checkpoint has no register tokens: use an arch without "_reg".'
+    if 'register_tokens' in unexpected:
+        msg += '\n  hint: the checkpoint has register tokens: use a "_reg" arch.'
+    if any(s.startswith('pos_embed ') for s in bad_shapes):
+        msg += ('\n  hint: pos_embed is stored at the img_size / patch_size grid '
+                '(official: 518 / 14 = 37x37): set img_size accordingly.')
+    raise RuntimeError(msg)

@@ -1,0 +1,289 @@
+"""Generative (GMMSeg) classifier and the stage-1 inlier head built on it.
+
+Shape key: B batch, D embedding dim, K classes, C components per class, M = K*C,
+S memory slots per component, P = B*h*w pixels (embeddings), h x w embedding grid.
+
+GMMSeg (Liang et al., NeurIPS 2022; leonnnop/GMMSeg ``gmmseg_head.py``) as ported by the
+UEM code: every class is a mixture of C diagonal Gaussians over L2-normalised embeddings.
+The Gaussians are not learned by gradient: a FIFO memory per component collects correctly
+classified embeddings (assigned to components by Sinkhorn), and every ``update_interval``
+training steps an EM M-step moves the means towards the memory and replaces the stds.
+"""
+import math
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import all_gather, all_reduce, get_world_size
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..utils.gmm import (
+    diagonal_gaussian_log_prob,
+    em_update,
+    ring_buffer_write,
+    select_evenly_per_group,
+)
+from ..utils.sinkhorn import sinkhorn_knopp
+from .pixel_decoder import UEMPixelDecoder
+
+SCORE_MODES = ('max_ln', 'logsumexp')
+
+
+class GMMOutput(NamedTuple):
+    scores: Tensor  # (B, K, h, w) class scores
+    log_likelihoods: Tensor  # (P, M) component log-likelihoods, component m = k*C + c
+    embeddings: Tensor  # (P, D) unit-norm embeddings, pixels in (b, y, x) order
+
+
+class GMMClassifier(nn.Module):
+    """Per-pixel Gaussian-mixture classifier with memory-based EM (shared by GMMHead/UEMHead).
+
+    Class score ``score_mode``: 'max_ln' = LayerNorm over classes of the max over components
+    of the log-likelihood (GMMSeg and the UEM code; for K = 2 it saturates to +-1 once the
+    two maxima differ by ~0.1), or 'logsumexp' = the equal-weight mixture log-density
+    logsumexp_c log N - log C (the paper's formula), without LayerNorm.
+
+    Buffers (persistent, in checkpoints): ``means`` / ``stds`` (K, C, D) (stds are standard
+    deviations), ``memory`` (K, C, S, D), ``memory_ptr`` (K, C), ``num_steps`` ().
+    """
+
+    def __init__(
+        self,
+        embed_dims: int,
+        num_classes: int,
+        *,
+        num_components: int = 5,
+        memory_size: int = 8000,
+        max_sample_per_component: int = 20,
+        update_interval: int = 5,
+        mean_momentum: float = 0.999,
+        std_momentum: float = 0.0,
+        var_floor: float = 1e-2,
+        sinkhorn_iters: int = 3,
+        sinkhorn_epsilon: float = 0.05,
+        score_mode: str = 'max_ln',
+        score_norm_affine: bool = True,
+    ) -> None:
+        super().__init__()
+        if score_mode not in SCORE_MODES:
+            raise ValueError(f'score_mode must be one of {SCORE_MODES}, got {score_mode!r}')
+        if not 1 <= max_sample_per_component <= memory_size:
+            raise ValueError('need 1 <= max_sample_per_component <= memory_size, got '
+                             f'{max_sample_per_component}, {memory_size}')
+        if update_interval < 1:
+            raise ValueError(f'update_interval must be >= 1, got {update_interval}')
+        self.embed_dims, self.num_classes, self.num_components = (
+            embed_dims, num_classes, num_components)
+        self.max_sample_per_component = max_sample_per_component
+        self.update_interval = update_interval
+        self.mean_momentum, self.std_momentum, self.var_floor = (
+            mean_momentum, std_momentum, var_floor)
+        self.sinkhorn_iters, self.sinkhorn_epsilon = sinkhorn_iters, sinkhorn_epsilon
+        self.score_mode = score_mode
+        self.embed_norm = nn.LayerNorm(embed_dims)
+        self.score_norm = nn.LayerNorm(num_classes, elementwise_affine=score_norm_affine) \
+            if score_mode == 'max_ln' else None
+        shape = (num_classes, num_components, embed_dims)
+        means = nn.init.trunc_normal_(torch.empty(shape), std=0.02)
+        self.register_buffer('means', F.normalize(means, dim=-1))
+        self.register_buffer('stds', torch.ones(shape))
+        # random unit vectors, as GMMSeg: they take part in the EM until overwritten
+        memory = torch.randn(num_classes, num_components, memory_size, embed_dims)
+        self.register_buffer('memory', F.normalize(memory, dim=-1))
+        self.register_buffer('memory_ptr', torch.zeros(num_classes, num_components,
+                                                       dtype=torch.long))
+        self.register_buffer('num_steps', torch.zeros((), dtype=torch.long))
+
+    def forward(self, feats: Tensor) -> GMMOutput:
+        """Classify a (B, D, h, w) feature map; float32 with autocast off throughout."""
+        batch, _, height, width = feats.shape
+        with torch.autocast(feats.device.type, enabled=False):
+            x = feats.float().permute(0, 2, 3, 1).reshape(-1, self.embed_dims)  # (P, D)
+            emb = F.normalize(self.embed_norm(x), dim=-1)
+            log_lik = diagonal_gaussian_log_prob(
+                emb, self.means.flatten(0, 1), self.stds.flatten(0, 1))  # (P, M)
+            per_class = log_lik.view(-1, self.num_classes, self.num_components)  # (P, K, C)
+            if self.score_mode == 'max_ln':
+                scores = self.score_norm(per_class.amax(-1))
+            else:
+                scores = torch.logsumexp(per_class, -1) - math.log(self.num_components)
+        scores = scores.view(batch, height, width, -1).permute(0, 3, 1, 2)  # (B, K, h, w)
+        return GMMOutput(scores, log_lik, emb)
+
+    @torch.no_grad()
+    def assign_components(self, log_likelihoods: Tensor, labels: Tensor) -> Tensor:
+        """Sinkhorn-balanced component of every labelled pixel within its own class.
+
+        Args:
+            log_likelihoods: (P, M) from :meth:`forward`.
+            labels: (P,) long class in [0, K), or -1 for pixels to ignore.
+
+        Returns:
+            (P,) long global component index k*C + c, -1 where ``labels`` is -1.
+        """
+        targets = torch.full_like(labels, -1)
+        per_class = log_likelihoods.detach().view(-1, self.num_classes, self.num_components)
+        for cls in labels[labels >= 0].unique().tolist():
+            rows = labels == cls
+            _, assignment = sinkhorn_knopp(per_class[rows, cls], num_iters=self.sinkhorn_iters,
+                                           epsilon=self.sinkhorn_epsilon)
+            targets[rows] = cls * self.num_components + assignment
+        return targets
+
+    @torch.no_grad()
+    def update(self, embeddings: Tensor, targets: Tensor, correct: Tensor) -> None:
+        """One training step of the EM state; does nothing in eval mode.
+
+        Enqueues at most ``max_sample_per_component`` correctly classified embeddings per
+        component (evenly spaced over the pixels of all ranks, deterministic), then, every
+        ``update_interval`` steps (step 0 included), re-estimates the components of the
+        classes present in this step from their memories. Collective under DDP: every rank
+        must call it every training step.
+
+        Args:
+            embeddings: (P, D) from :meth:`forward`.
+            targets: (P,) global component index from :meth:`assign_components`, or -1.
+            correct: (P,) bool, True where the class scores' argmax equals the label.
+        """
+        if not self.training:
+            return
+        if not torch.isfinite(embeddings).all():
+            raise RuntimeError(f'GMMClassifier: non-finite embeddings at training step '
+                               f'{int(self.num_steps)}; EM memory left unchanged')
+        num_comp = self.num_classes * self.num_components
+        present = torch.bincount(targets[targets >= 0] // self.num_components,
+                                 minlength=self.num_classes)  # (K,) labelled pixels
+        groups = torch.where(correct & (targets >= 0), targets, torch.full_like(targets, -1))
+        keep = groups >= 0
+        rows, groups = embeddings.detach().float()[keep], groups[keep]
+        if get_world_size() > 1:
+            rows, groups = self._gather(rows, groups)
+            all_reduce(present, op='sum')
+        picked = select_evenly_per_group(groups, num_comp, self.max_sample_per_component)
+        ring_buffer_write(self.memory.view(num_comp, *self.memory.shape[2:]),
+                          self.memory_ptr.view(-1), rows[picked], groups[picked])
+        if int(self.num_steps) % self.update_interval == 0:
+            for cls in torch.nonzero(present).flatten().tolist():
+                means, stds = em_update(self.means[cls], self.stds[cls], self.memory[cls],
+                                        mean_momentum=self.mean_momentum,
+                                        std_momentum=self.std_momentum,
+                                        var_floor=self.var_floor)
+                self.means[cls] = means
+                self.stds[cls] = stds
+        self.num_steps += 1
+
+    @staticmethod
+    def _gather(rows: Tensor, groups: Tensor) -> Tuple[Tensor, Tensor]:
+        """All-gather variable-length (rows, groups) from every rank, in rank order."""
+        count = torch.tensor([rows.shape[0]], device=rows.device)
+        counts = [int(c) for c in all_gather(count)]
+        pad = max(counts) - rows.shape[0]
+        rows = F.pad(rows, (0, 0, 0, pad))
+        groups = F.pad(groups, (0, pad), value=-1)
+        all_rows, all_groups = all_gather(rows), all_gather(groups)
+        return (torch.cat([r[:n] for r, n in zip(all_rows, counts)]),
+                torch.cat([g[:n] for g, n in zip(all_groups, counts)]))
+
+
+def grid_labels(labels: Tensor, size: Sequence[int], *, num_classes: int,
+                ignore_labels: Sequence[int]) -> Tensor:
+    """(B, 1, H, W) label map -> (B*h*w,) classes on the embedding grid, -1 where ignored.
+
+    Labels are nearest-downsampled to the grid (GMMSeg); ids outside [0, num_classes) or in
+    ``ignore_labels`` become -1.
+    """
+    small = F.interpolate(labels.float(), size=tuple(size), mode='nearest').long().flatten()
+    valid = (small >= 0) & (small < num_classes)
+    for ignored in ignore_labels:
+        valid &= small != ignored
+    return torch.where(valid, small, torch.full_like(small, -1))
+
+
+def contrast_loss(log_likelihoods: Tensor, targets: Tensor) -> Tensor:
+    """Mean CE over all M raw log-likelihoods vs the assigned component (0 if none valid)."""
+    valid = targets >= 0
+    if not bool(valid.any()):
+        return log_likelihoods.sum() * 0.0
+    return F.cross_entropy(log_likelihoods[valid], targets[valid])
+
+
+@MODELS.register_module()
+class GMMHead(BaseDecodeHead):
+    """UEMPixelDecoder + GMM classifier: the generative ("G") inlier head.
+
+    ``forward`` returns the class scores F (B, K, 4h, 4w); ``loss`` adds to mmseg's CE on F
+    (upsampled to the labels; ``ignore_index`` and ``outlier_index`` ignored) the contrastive
+    CE ``loss_contrast`` at the embedding grid and, in train mode only, updates the EM state.
+
+    Args:
+        in_channels: [D] * 4, the ViT maps (last = final normed tokens).
+        channels: embedding dim E (256).
+        outlier_index: label id of pasted outliers, ignored by every loss term.
+        final_mlp_channels: see :class:`UEMPixelDecoder`.
+        contrast_weight: weight of the contrastive CE (0.01).
+        Other GMM arguments: see :class:`GMMClassifier`. Remaining kwargs go to
+        ``BaseDecodeHead`` (``num_classes``, ``ignore_index``, ``norm_cfg``, ``loss_decode``...).
+    """
+
+    def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
+                 num_classes: int = 19, outlier_index: int = 254,
+                 final_mlp_channels: Optional[int] = 512, num_components: int = 5,
+                 memory_size: int = 8000, max_sample_per_component: int = 20,
+                 update_interval: int = 5, mean_momentum: float = 0.999,
+                 std_momentum: float = 0.0, var_floor: float = 1e-2, sinkhorn_iters: int = 3,
+                 sinkhorn_epsilon: float = 0.05, contrast_weight: float = 0.01,
+                 score_mode: str = 'max_ln', score_norm_affine: bool = True,
+                 in_index: Sequence[int] = (0, 1, 2, 3),
+                 input_transform: str = 'multiple_select', dropout_ratio: float = 0.0,
+                 norm_cfg: Optional[dict] = None, loss_decode: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(
+            list(in_channels), channels, num_classes=num_classes, in_index=list(in_index),
+            input_transform=input_transform, dropout_ratio=dropout_ratio,
+            norm_cfg=norm_cfg or dict(type='GN', num_groups=32, requires_grad=True),
+            loss_decode=loss_decode or dict(type='CrossEntropyLoss', loss_weight=1.0,
+                                            avg_non_ignore=True),
+            init_cfg=init_cfg, **kwargs)
+        del self.conv_seg  # classification is generative
+        if len(set(self.in_channels)) != 1 or len(self.in_channels) != 4:
+            raise ValueError(f'GMMHead needs 4 equal ViT dims, got {self.in_channels}')
+        self.outlier_index = outlier_index
+        self.contrast_weight = contrast_weight
+        self.decoder = UEMPixelDecoder(self.in_channels[0], channels,
+                                       final_mlp_channels=final_mlp_channels,
+                                       norm_cfg=self.norm_cfg)
+        self.classifier = GMMClassifier(
+            channels, num_classes, num_components=num_components, memory_size=memory_size,
+            max_sample_per_component=max_sample_per_component, update_interval=update_interval,
+            mean_momentum=mean_momentum, std_momentum=std_momentum, var_floor=var_floor,
+            sinkhorn_iters=sinkhorn_iters, sinkhorn_epsilon=sinkhorn_epsilon,
+            score_mode=score_mode, score_norm_affine=score_norm_affine)
+
+    def _decode(self, inputs: Sequence[Tensor]) -> GMMOutput:
+        return self.classifier(self.decoder(self._transform_inputs(inputs)))
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """ViT maps -> class scores F (B, K, 4h, 4w), float32."""
+        return self._decode(inputs).scores
+
+    def _stack_batch_gt(self, batch_data_samples) -> Tensor:
+        """(B, 1, H, W) labels with pasted outliers turned into ``ignore_index``."""
+        labels = super()._stack_batch_gt(batch_data_samples)
+        return labels.masked_fill(labels == self.outlier_index, self.ignore_index)
+
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
+        """CE + contrast losses; EM memory update when in train mode."""
+        out = self._decode(inputs)
+        losses = self.loss_by_feat(out.scores, batch_data_samples)
+        labels = grid_labels(self._stack_batch_gt(batch_data_samples), out.scores.shape[2:],
+                             num_classes=self.num_classes,
+                             ignore_labels=(self.ignore_index, self.outlier_index))
+        targets = self.classifier.assign_components(out.log_likelihoods, labels)
+        losses['loss_contrast'] = self.contrast_weight * contrast_loss(out.log_likelihoods,
+                                                                       targets)
+        pred = out.scores.detach().argmax(1).flatten()  # (P,) in (b, y, x) order
+        self.classifier.update(out.embeddings, targets, pred == labels)
+        return losses

@@ -1,0 +1,165 @@
+"""Unknown Estimation Module: a 2-class head on the frozen ViT's final tokens.
+
+Shape key: B batch, D ViT feature dim, E projector output dim, K inlier classes,
+h x w patch grid (stride 14), H x W label size.
+
+O[:, 1] scores "outlier", O[:, 0] "generic inlier". Trained (stage 2) through the
+likelihood ratio LLR = O1 - O0 - max_k F_k with the frozen inlier scores F, as a logit of
+BCE against t (1 on pasted outliers, 0 on inlier pixels), plus alpha * CE(O, t) and, for
+the GMM classifier, contrast_weight * the contrastive CE (official UEM code,
+``modeling/ood_segmentation.py: likelihood_ratio_loss``).
+"""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from .gmm_head import GMMClassifier, contrast_loss, grid_labels
+
+CLASSIFIERS = ('linear', 'gmm')
+# GMMClassifier settings of the official UEM G-G head (configs/segmentation/ood/g_g.yaml)
+_GMM_DEFAULTS = dict(num_components=5, memory_size=8000, max_sample_per_component=20,
+                     update_interval=3, mean_momentum=0.999, std_momentum=0.0, var_floor=1e-2,
+                     sinkhorn_iters=3, sinkhorn_epsilon=0.05, score_mode='max_ln',
+                     score_norm_affine=True)
+
+
+@MODELS.register_module()
+class UEMHead(BaseDecodeHead):
+    """MLP projector D -> ... -> E (ReLU between) + 2-class linear or GMM classifier.
+
+    For D = 768, ``mlp_channels=(512, 512, 256)`` and the linear classifier the head has
+    788,226 parameters (the paper's "788K").
+
+    Args:
+        in_channels: ViT dim D of the selected map (``in_index=-1``: final normed tokens).
+        mlp_channels: output widths of the projector's Linear layers; the last is E.
+        classifier: 'linear' (1x1 conv E -> 2, ``conv_seg``) or 'gmm' (:class:`GMMClassifier`).
+        num_inlier_classes: K; labels in [0, K) are inliers (t = 0).
+        outlier_index: label of pasted outliers (t = 1). ``ignore_index`` pixels and any
+            other label are ignored by every loss term.
+        alpha: weight of CE(O, t) (0.5 for G-G, 0 for G-D / D-D in the official configs).
+        contrast_weight: weight of the contrastive CE of the GMM classifier (not scaled by
+            alpha, as coded publicly).
+        gmm_cfg: overrides of the GMM classifier defaults (update_interval 3, ...).
+    """
+
+    def __init__(self, in_channels: int = 768, *,
+                 mlp_channels: Sequence[int] = (512, 512, 256), classifier: str = 'linear',
+                 num_inlier_classes: int = 19, outlier_index: int = 254, alpha: float = 0.5,
+                 contrast_weight: float = 0.01, gmm_cfg: Optional[dict] = None,
+                 in_index: int = -1, dropout_ratio: float = 0.0,
+                 init_cfg: Optional[dict] = None, **kwargs) -> None:
+        if classifier not in CLASSIFIERS:
+            raise ValueError(f'classifier must be one of {CLASSIFIERS}, got {classifier!r}')
+        if 'channels' in kwargs and kwargs.pop('channels') != mlp_channels[-1]:
+            raise ValueError('UEMHead channels are mlp_channels[-1]; do not set both')
+        kwargs.pop('num_classes', None)
+        kwargs.pop('out_channels', None)
+        # loss_decode is unused (loss_by_uem computes its own terms); set to silence mmseg
+        kwargs.setdefault('loss_decode', dict(type='CrossEntropyLoss', avg_non_ignore=True))
+        super().__init__(in_channels, mlp_channels[-1], num_classes=2, out_channels=2,
+                         in_index=in_index, dropout_ratio=dropout_ratio, init_cfg=init_cfg,
+                         **kwargs)
+        self.classifier_type = classifier
+        self.num_inlier_classes = num_inlier_classes
+        self.outlier_index = outlier_index
+        self.alpha = alpha
+        self.contrast_weight = contrast_weight
+        layers, width = [], in_channels
+        for i, out in enumerate(mlp_channels):
+            layers.append(nn.Linear(width, out))
+            if i < len(mlp_channels) - 1:
+                layers.append(nn.ReLU(inplace=True))
+            width = out
+        self.projector = nn.Sequential(*layers)  # Linear indices 0, 2, 4 as the official MLP
+        if classifier == 'gmm':
+            del self.conv_seg
+            unknown = set(gmm_cfg or {}) - set(_GMM_DEFAULTS)
+            if unknown:
+                raise ValueError(f'unknown gmm_cfg keys {sorted(unknown)}')
+            self.classifier = GMMClassifier(width, 2, **{**_GMM_DEFAULTS, **(gmm_cfg or {})})
+        elif gmm_cfg:
+            raise ValueError("gmm_cfg is only used with classifier='gmm'")
+
+    def _project(self, inputs: Sequence[Tensor]) -> Tensor:
+        x = self._transform_inputs(inputs)  # (B, D, h, w)
+        return self.projector(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, E, h, w)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Backbone maps -> UEM scores O (B, 2, h, w); O[:, 1] outlier, O[:, 0] inlier."""
+        feats = self._project(inputs)
+        if self.classifier_type == 'gmm':
+            return self.classifier(feats).scores
+        return self.cls_seg(feats)
+
+    def loss(self, inputs, batch_data_samples, train_cfg=None) -> dict:
+        raise RuntimeError('UEMHead is trained through the likelihood ratio and needs the '
+                           'frozen inlier scores: call loss_by_uem(inputs, inlier_scores, '
+                           'batch_data_samples) (UEMEncoderDecoder does).')
+
+    def uem_targets(self, labels: Tensor) -> Tensor:
+        """(B, 1, H, W) dataset labels -> long t: 1 outlier, 0 inlier, ``ignore_index`` else."""
+        t = torch.full_like(labels, self.ignore_index)
+        inlier = (labels >= 0) & (labels < self.num_inlier_classes) & \
+            (labels != self.ignore_index) & (labels != self.outlier_index)
+        t[inlier] = 0
+        t[labels == self.outlier_index] = 1
+        return t
+
+    def loss_by_uem(self, inputs: Sequence[Tensor], inlier_scores: Tensor,
+                    batch_data_samples, train_cfg=None) -> dict:
+        """Stage-2 losses.
+
+        Args:
+            inputs: backbone maps (the one at ``in_index`` is used).
+            inlier_scores: (B, K, h', w') frozen inlier class scores F (detached here).
+            batch_data_samples: samples with ``gt_sem_seg`` (B, 1, H, W) labels.
+
+        Returns:
+            ``loss_bce`` (BCE-with-logits of the LLR, mean over non-ignored pixels),
+            ``loss_ce`` (alpha * CE(O, t); only if alpha > 0), ``loss_contrast`` (GMM only);
+            O and F are bilinearly upsampled (align_corners=False) to H x W first.
+        """
+        feats = self._project(inputs)
+        if self.classifier_type == 'gmm':
+            out = self.classifier(feats)
+            uem_scores = out.scores
+        else:
+            uem_scores = self.cls_seg(feats)
+        labels = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
+        t = self.uem_targets(labels)
+        size = labels.shape[2:]
+        with torch.autocast(uem_scores.device.type, enabled=False):
+            o_up = F.interpolate(uem_scores.float(), size=size, mode='bilinear',
+                                 align_corners=self.align_corners)  # (B, 2, H, W)
+            f_up = F.interpolate(inlier_scores.detach().float(), size=size, mode='bilinear',
+                                 align_corners=self.align_corners)  # (B, K, H, W)
+            llr = o_up[:, 1] - o_up[:, 0] - f_up.amax(1)  # (B, H, W)
+            target = t[:, 0]
+            valid = target != self.ignore_index
+            losses = dict(loss_bce=_masked_bce(llr, target, valid))
+            if self.alpha > 0:
+                ce = F.cross_entropy(o_up, target, ignore_index=self.ignore_index,
+                                     reduction='sum')
+                losses['loss_ce'] = self.alpha * ce / valid.sum().clamp(min=1)
+        if self.classifier_type == 'gmm':
+            classes = grid_labels(t, feats.shape[2:], num_classes=2,
+                                  ignore_labels=(self.ignore_index, ))
+            targets = self.classifier.assign_components(out.log_likelihoods, classes)
+            losses['loss_contrast'] = self.contrast_weight * contrast_loss(
+                out.log_likelihoods, targets)
+            pred = uem_scores.detach().argmax(1).flatten()
+            self.classifier.update(out.embeddings, targets, pred == classes)
+        return losses
+
+
+def _masked_bce(logits: Tensor, target: Tensor, valid: Tensor) -> Tensor:
+    """Mean BCE-with-logits over ``valid`` pixels; 0 (with a graph) when there are none."""
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[valid], target[valid].float())

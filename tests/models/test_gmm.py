@@ -1,0 +1,178 @@
+"""Tests of models/utils/gmm.py against torch.distributions and hand-worked cases."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mmseg_uem.models.utils.gmm import (
+    diagonal_gaussian_log_prob,
+    em_update,
+    ring_buffer_write,
+    select_evenly_per_group,
+)
+
+
+def _random_gmm(num_pix, num_comp, dims, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.normalize(torch.randn(num_pix, dims, generator=g, dtype=dtype), dim=1)
+    mu = torch.nn.functional.normalize(torch.randn(num_comp, dims, generator=g, dtype=dtype), dim=1)
+    std = 0.1 + 0.3 * torch.rand(num_comp, dims, generator=g, dtype=dtype)
+    return x, mu, std
+
+
+def test_log_prob_equals_torch_distributions_float64():
+    x, mu, std = _random_gmm(7, 5, 16)
+    ours = diagonal_gaussian_log_prob(x, mu, std)
+    ref = Independent(Normal(mu[None], std[None]), 1).log_prob(x[:, None])  # (P, M)
+    mvn = MultivariateNormal(mu, covariance_matrix=torch.diag_embed(std**2)).log_prob(x[:, None])
+    assert ours.dtype == torch.float64 and ours.shape == (7, 5)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, mvn, rtol=1e-5, atol=1e-5)
+
+
+def test_log_prob_float32_close_to_float64_at_d256():
+    x, mu, std = _random_gmm(32, 10, 256)
+    ref = diagonal_gaussian_log_prob(x, mu, std)
+    ours = diagonal_gaussian_log_prob(x.float(), mu.float(), std.float())
+    assert ours.dtype == torch.float32
+    assert (ours.double() - ref).abs().max() < 1e-3  # values are O(100)
+
+
+def test_log_prob_runs_in_float32_under_autocast():
+    x, mu, std = _random_gmm(8, 3, 32, dtype=torch.float32)
+    plain = diagonal_gaussian_log_prob(x, mu, std)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        auto = diagonal_gaussian_log_prob(x.bfloat16(), mu, std)
+    assert auto.dtype == torch.float32
+    torch.testing.assert_close(auto, diagonal_gaussian_log_prob(x.bfloat16().float(), mu, std))
+    assert plain.dtype == torch.float32
+
+
+def test_log_prob_gradient_matches_distributions():
+    x, mu, std = _random_gmm(4, 3, 8)
+    x1 = x.clone().requires_grad_(True)
+    diagonal_gaussian_log_prob(x1, mu, std).sum().backward()
+    x2 = x.clone().requires_grad_(True)
+    Independent(Normal(mu[None], std[None]), 1).log_prob(x2[:, None]).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the largest numel of any tensor an aten op returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_log_prob_never_builds_pixel_component_dim_tensor():
+    num_pix, num_comp, dims = 64, 12, 48
+    x, mu, std = _random_gmm(num_pix, num_comp, dims, dtype=torch.float32)
+    with _LargestTensor() as rec:
+        diagonal_gaussian_log_prob(x, mu, std)
+    assert rec.largest <= max(num_pix * num_comp, num_pix * dims, num_comp * dims)
+
+
+def test_log_prob_large_case_matmul_form():
+    # 40k pixels x 95 components x 256 dims: the broadcast difference would be ~3.9 GB
+    torch.manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(40_000, 256), dim=1)
+    mu = torch.nn.functional.normalize(torch.randn(95, 256), dim=1)
+    std = 0.1 + 0.2 * torch.rand(95, 256)
+    out = diagonal_gaussian_log_prob(x, mu, std)
+    assert out.shape == (40_000, 95) and torch.isfinite(out).all()
+    rows = torch.arange(0, 40_000, 4_000)
+    ref = Independent(Normal(mu.double()[None], std.double()[None]), 1).log_prob(
+        x[rows].double()[:, None])
+    assert (out[rows].double() - ref).abs().max() < 1e-3
+
+
+def test_log_prob_rejects_bad_shapes():
+    x, mu, std = _random_gmm(4, 3, 8)
+    with pytest.raises(ValueError):
+        diagonal_gaussian_log_prob(x, mu, std[:, :4])
+    with pytest.raises(ValueError):
+        diagonal_gaussian_log_prob(x[:, :4], mu, std)
+
+
+def test_em_update_by_hand():
+    # one component, two memory rows e1, e2 in 2-d: f = (1, 1)/sqrt(2)
+    memory = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)  # (M=1, S=2, D=2)
+    means = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    stds = torch.ones(1, 2, dtype=torch.float64)
+    new_mu, new_std = em_update(means, stds, memory, mean_momentum=0.5)
+    # 0.5 e1 + 0.5 f points at 22.5 degrees
+    c, s = math.cos(math.pi / 8), math.sin(math.pi / 8)
+    torch.testing.assert_close(new_mu, torch.tensor([[c, s]], dtype=torch.float64))
+    # biased variance about f: ((1 - a)^2 + a^2) / 2 = 1 - sqrt(2)/2, a = 1/sqrt(2)
+    expected_std = math.sqrt(1.0 - math.sqrt(2.0) / 2.0 + 1e-2)
+    torch.testing.assert_close(new_std, torch.full((1, 2), expected_std, dtype=torch.float64))
+    # default momentum 0.999 and a half-kept std
+    mu_d, std_d = em_update(means, stds, memory, std_momentum=0.5)
+    raw = 0.999 * means + 0.001 * torch.tensor([[1.0, 1.0]], dtype=torch.float64) / math.sqrt(2)
+    torch.testing.assert_close(mu_d, raw / raw.norm())
+    torch.testing.assert_close(std_d, 0.5 * stds + 0.5 * expected_std)
+
+
+def test_em_update_invariants_and_floor():
+    torch.manual_seed(0)
+    memory = torch.nn.functional.normalize(torch.randn(6, 20, 8), dim=-1)
+    memory[0] = memory[0, :1]  # identical rows: zero variance -> std exactly 0.1
+    means = torch.randn(6, 8)
+    mu, std = em_update(means, torch.ones(6, 8), memory)
+    torch.testing.assert_close(mu.norm(dim=1), torch.ones(6))
+    assert (std >= 0.1 - 1e-7).all()
+    torch.testing.assert_close(std[0], torch.full((8,), 0.1))
+    f = torch.nn.functional.normalize(memory.sum(1), dim=-1)
+    torch.testing.assert_close(std**2 - 1e-2, ((memory - f[:, None]) ** 2).mean(1))
+
+
+def _expected_even_selection(groups, num_groups, m):
+    out = []
+    for g in range(num_groups):
+        members = [i for i, v in enumerate(groups) if v == g]
+        n = len(members)
+        k = min(n, m)
+        ranks = [0] if k == 1 else [(j * (n - 1)) // (k - 1) for j in range(k)]
+        out += [members[r] for r in ranks]
+    return out
+
+
+def test_select_evenly_per_group():
+    groups = [0] * 50 + [1] * 3 + [-1] * 4 + [3] * 20 + [5] * 2 + [2]
+    gen = torch.Generator().manual_seed(0)
+    perm = torch.randperm(len(groups), generator=gen)
+    groups = torch.tensor(groups)[perm]
+    idx = select_evenly_per_group(groups, num_groups=4, max_per_group=20)
+    assert idx.tolist() == _expected_even_selection(groups.tolist(), 4, 20)
+    counts = torch.bincount(groups[idx], minlength=4)
+    assert counts.tolist() == [20, 3, 1, 20]
+    # first and last member of the big group are included; picks are evenly spaced
+    members0 = torch.nonzero(groups == 0).squeeze(1)
+    picked0 = idx[groups[idx] == 0]
+    assert picked0[0] == members0[0] and picked0[-1] == members0[-1]
+    assert select_evenly_per_group(torch.tensor([-1, 7]), 4, 20).numel() == 0
+    with pytest.raises(ValueError):
+        select_evenly_per_group(groups, 4, 0)
+
+
+def test_ring_buffer_write_wraps():
+    memory = torch.zeros(2, 5, 1)
+    ptr = torch.tensor([3, 0])
+    rows = torch.arange(1.0, 7.0)[:, None]  # values 1..6
+    groups = torch.tensor([0, 1, 0, 0, 1, 0])  # group 0 gets 1,3,4,6; group 1 gets 2,5
+    ring_buffer_write(memory, ptr, rows, groups)
+    assert memory[0, :, 0].tolist() == [4.0, 6.0, 0.0, 1.0, 3.0]  # slots 3,4,0,1
+    assert memory[1, :, 0].tolist() == [2.0, 5.0, 0.0, 0.0, 0.0]
+    assert ptr.tolist() == [2, 2]
+    with pytest.raises(ValueError):
+        ring_buffer_write(memory, ptr, torch.ones(6, 1), torch.zeros(6, dtype=torch.long))

@@ -1,0 +1,27 @@
+"""Pure metric functions (torch / numpy in, floats out); no mmengine state."""
+from .component_metrics import SIOU_TAUS, aggregate_components, component_metrics, image_components
+from .histogram import ScoreHistogram, bin_lower_edge, histogram_metrics, score_bins
+from .pixel_metrics import (
+    METRIC_NAMES,
+    UndefinedMetricWarning,
+    auroc,
+    average_precision,
+    best_f1_threshold,
+    binary_clf_curve,
+    check_labels,
+    check_scores,
+    fpr_at_tpr,
+    metrics_from_sorted,
+    pixel_metrics,
+    pr_roc_curves,
+    sort_scores,
+    split_by_label,
+)
+
+__all__ = [
+    'METRIC_NAMES', 'SIOU_TAUS', 'ScoreHistogram', 'UndefinedMetricWarning', 'aggregate_components',
+    'auroc', 'average_precision', 'best_f1_threshold', 'bin_lower_edge', 'binary_clf_curve',
+    'check_labels', 'check_scores', 'component_metrics', 'fpr_at_tpr', 'histogram_metrics',
+    'image_components', 'metrics_from_sorted', 'pixel_metrics', 'pr_roc_curves', 'score_bins',
+    'sort_scores', 'split_by_label'
+]

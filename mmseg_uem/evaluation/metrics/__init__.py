@@ -1,0 +1,3 @@
+from .ood_metric import OoDMetric
+
+__all__ = ['OoDMetric']

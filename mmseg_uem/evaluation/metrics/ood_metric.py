@@ -1,0 +1,249 @@
+"""``OoDMetric``: dataset-pooled pixel AP / FPR95 / AUROC (+ SMIYC component metrics).
+
+Shape key: H, W label size, P valid pixels.
+
+The maths lives in :mod:`mmseg_uem.evaluation.functional`; this class only validates each data
+sample and keeps what ``compute_metrics`` needs, on the CPU:
+- exact mode: the scores of valid pixels split by label, float32, 4 bytes per valid pixel;
+- histogram mode: a sparse key histogram per image, 12 bytes per occupied bin (at most
+  min(valid pixels, 2^bits) bins; LLR maps occupy ~1e4-1e5 of the 2^20 default bins). Images
+  are kept apart, not summed on the fly, so that mmengine's collect_results can drop the
+  samples a distributed sampler pads, as in exact mode;
+- component metrics requested: the full (H, W) float32 score and uint8 label maps, because
+  the dataset-level F1-optimal threshold must be known before any component is formed.
+The pixel metrics are order-invariant, so 1 and N processes give identical numbers.
+"""
+import logging
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmseg.registry import METRICS
+from prettytable import PrettyTable
+from torch import Tensor
+
+from ..functional import (
+    ScoreHistogram,
+    aggregate_components,
+    best_f1_threshold,
+    check_labels,
+    check_scores,
+    image_components,
+    metrics_from_sorted,
+    sort_scores,
+)
+from ..functional.histogram import MAX_BITS, MIN_BITS
+
+PIXEL_METRICS = ('AP', 'FPR95', 'AUROC')
+COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
+_VOID = 2  # void code of the compact uint8 label maps kept for component metrics
+
+
+@METRICS.register_module()
+class OoDMetric(BaseMetric):
+    """Pixel-level (and component-level) anomaly segmentation metrics, in percent.
+
+    Reads ``pred_anomaly_score.data`` (1, H, W) and ``gt_sem_seg.data`` (1, H, W) of each data
+    sample; labels must be 0 (inlier), 1 (anomaly) or ``ignore_index`` (void, dropped).
+
+    Args:
+        metrics: any of 'AP', 'FPR95', 'AUROC' (pixel, pooled over the dataset) and 'sIoU',
+            'PPV', 'mF1' (SMIYC components at the F1-optimal pixel threshold).
+        tpr: recall level of 'FPR95'.
+        ignore_index: void label.
+        mode: 'exact' (sklearn-identical) or 'histogram' (bounded memory; adds '<m>_lo' and
+            '<m>_hi', guaranteed bounds on the exact value).
+        bits: key bits B of histogram mode, 8..32 (2^B bins).
+        resize_scores: resize score maps bilinearly to the label size; if False a size
+            mismatch raises.
+        min_pred_size: predicted components under this many pixels are dropped (anomaly
+            track 500, obstacle track 50).
+        min_gt_size: GT components under this many pixels become void (100 / 10).
+        compute_device: where to sort at ``compute_metrics`` ('cpu' or 'cuda').
+        bound_warn: warn when the histogram AP bound is wider than this (fraction, 5e-4 =
+            0.05 AP points).
+        collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+    """
+
+    default_prefix: Optional[str] = 'ood'
+
+    def __init__(self,
+                 metrics: Union[str, Sequence[str]] = PIXEL_METRICS,
+                 *,
+                 tpr: float = 0.95,
+                 ignore_index: int = 255,
+                 mode: str = 'exact',
+                 bits: int = 20,
+                 resize_scores: bool = False,
+                 min_pred_size: int = 500,
+                 min_gt_size: int = 100,
+                 compute_device: str = 'cpu',
+                 bound_warn: float = 5e-4,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        metrics = (metrics, ) if isinstance(metrics, str) else tuple(metrics)
+        unknown = set(metrics) - set(PIXEL_METRICS + COMPONENT_METRICS)
+        if unknown or not metrics:
+            raise KeyError(f'unknown metrics {sorted(unknown)}; choose from '
+                           f'{PIXEL_METRICS + COMPONENT_METRICS}')
+        if mode not in ('exact', 'histogram'):
+            raise ValueError(f"mode must be 'exact' or 'histogram', got {mode!r}")
+        if not MIN_BITS <= bits <= MAX_BITS:
+            raise ValueError(f'bits must be in [{MIN_BITS}, {MAX_BITS}], got {bits}')
+        if not 0.0 < tpr <= 1.0:
+            raise ValueError(f'tpr must be in (0, 1], got {tpr}')
+        self.metrics = metrics
+        self.tpr = tpr
+        self.ignore_index = ignore_index
+        self.mode = mode
+        self.bits = bits
+        self.resize_scores = resize_scores
+        self.min_pred_size = min_pred_size
+        self.min_gt_size = min_gt_size
+        self.compute_device = compute_device
+        self.bound_warn = bound_warn
+        self.keep_maps = any(m in COMPONENT_METRICS for m in metrics)
+
+    # ------------------------------------------------------------------ process
+    def _read(self, data_sample: dict) -> tuple:
+        """Validated (H, W) score and label tensors of one sample, on the model's device."""
+        name = str(data_sample.get('img_path', '<unknown image>'))
+        if 'pred_anomaly_score' not in data_sample:
+            raise KeyError(f'no pred_anomaly_score for {name}: the segmentor must emit it')
+        if 'gt_sem_seg' not in data_sample:
+            raise KeyError(f'no gt_sem_seg for {name}: test sets with hidden labels cannot be '
+                           'scored locally')
+        score = data_sample['pred_anomaly_score']['data']
+        label = data_sample['gt_sem_seg']['data']
+        check_scores(score, name=name)
+        if score.shape[-2:] != label.shape[-2:]:
+            if not self.resize_scores:
+                raise ValueError(f'score map {tuple(score.shape)} and label {tuple(label.shape)} '
+                                 f'differ in size for {name}; crop to ori_shape or set '
+                                 'resize_scores=True')
+            score = F.interpolate(score.reshape(1, 1, *score.shape[-2:]).float(),
+                                  size=label.shape[-2:], mode='bilinear', align_corners=False)
+        label = label.reshape(label.shape[-2:]).to(score.device)
+        check_labels(label, ignore_index=self.ignore_index, name=name)
+        return score.reshape(label.shape), label, name
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep, per image, only what :meth:`compute_metrics` needs (see the module doc)."""
+        for data_sample in data_samples:
+            score, label, name = self._read(data_sample)
+            if self.keep_maps:
+                compact = torch.where(label == 1, 1, torch.where(label == 0, 0, _VOID))
+                self.results.append(dict(score=score.float().cpu(),
+                                         label=compact.to(torch.uint8).cpu()))
+            elif self.mode == 'histogram':
+                hist = ScoreHistogram.from_scores(score, label, bits=self.bits,
+                                                  ignore_index=self.ignore_index, name=name)
+                # per-image counts fit int32; so do bins up to 31 bits: 12 B per occupied bin
+                small = torch.int32 if self.bits <= 31 else torch.int64
+                self.results.append(dict(bins=hist.bins.to(small).cpu(),
+                                         pos=hist.pos.to(torch.int32).cpu(),
+                                         neg=hist.neg.to(torch.int32).cpu()))
+            else:
+                self.results.append(dict(pos=score[label == 1].float().cpu(),
+                                         neg=score[label == 0].float().cpu()))
+
+    # ------------------------------------------------------------------ compute
+    def _pooled(self, results: List[dict], key: str) -> Tensor:
+        """Concatenate one field of all results, releasing each part once copied."""
+        total = sum(r[key].numel() for r in results)
+        out = torch.empty(total, dtype=torch.float32)
+        offset = 0
+        for r in results:
+            part = r[key].reshape(-1)
+            out[offset:offset + part.numel()] = part
+            offset += part.numel()
+            if not self.keep_maps:
+                r[key] = None  # the pooled copy replaces it: peak stays ~1x the state
+        return out
+
+    def _sorted_split(self, results: List[dict]) -> tuple:
+        if self.keep_maps:
+            pos = torch.cat([r['score'][r['label'] == 1] for r in results] + [torch.empty(0)])
+            neg = torch.cat([r['score'][r['label'] == 0] for r in results] + [torch.empty(0)])
+        else:
+            pos, neg = self._pooled(results, 'pos'), self._pooled(results, 'neg')
+        if self.compute_device != 'cpu':
+            pos, neg = pos.to(self.compute_device), neg.to(self.compute_device)
+        return sort_scores(pos, inplace=True), sort_scores(neg, inplace=True)
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Pool all images and compute the selected metrics (percent).
+
+        Returns:
+            ordered dict: the requested metrics in ``self.metrics`` order, then, in histogram
+            mode, ``<m>_lo`` / ``<m>_hi`` bounds of each pixel metric.
+        """
+        pixel = [m for m in self.metrics if m in PIXEL_METRICS]
+        values: Dict[str, float] = {}
+        info: Dict[str, Any] = {}
+        need_sorted = self.keep_maps or (pixel and self.mode == 'exact')
+        pos = neg = None
+        if need_sorted:
+            pos, neg = self._sorted_split(results)
+            info.update(positives=pos.numel(), negatives=neg.numel())
+        if pixel and self.mode == 'exact':
+            values.update(metrics_from_sorted(pos, neg, tpr=self.tpr, metrics=pixel))
+        elif pixel:
+            values.update(self._histogram_metrics(results, pixel, info))
+        if self.keep_maps:
+            values.update(self._component_metrics(results, pos, neg, info))
+        out = OrderedDict((m, 100.0 * values[m]) for m in self.metrics)
+        for key in values:
+            if key.endswith(('_lo', '_hi')):
+                out[key] = 100.0 * values[key]
+        self._log_table(out, info)
+        return out
+
+    def _histogram_metrics(self, results: List[dict], pixel: List[str],
+                           info: Dict[str, Any]) -> Dict[str, float]:
+        if self.keep_maps:
+            hists = [ScoreHistogram.from_scores(r['score'], r['label'], bits=self.bits,
+                                                ignore_index=_VOID) for r in results]
+        else:
+            hists = [ScoreHistogram(r['bins'].long(), r['pos'].long(), r['neg'].long(),
+                                    bits=self.bits) for r in results]
+        hist = ScoreHistogram.merge(hists) if hists else ScoreHistogram(
+            *(torch.zeros(0, dtype=torch.int64), ) * 3, bits=self.bits)
+        info.update(positives=hist.num_pos, negatives=hist.num_neg, bins=hist.bins.numel())
+        values = hist.metrics(tpr=self.tpr, metrics=pixel)
+        width = values.get('AP_hi', 0.0) - values.get('AP_lo', 0.0)
+        if width > self.bound_warn:
+            print_log(f'histogram AP bound is {100 * width:.3f} points wide (bits={self.bits}); '
+                      'raise bits or use mode="exact"', logger='current', level=logging.WARNING)
+        return values
+
+    def _component_metrics(self, results: List[dict], pos: Tensor, neg: Tensor,
+                           info: Dict[str, Any]) -> Dict[str, float]:
+        nan = float('nan')
+        if pos.numel() == 0:
+            return dict(sIoU=nan, PPV=nan, mF1=nan)
+        threshold, best_f1 = best_f1_threshold(pos.cpu(), neg.cpu())
+        info.update(threshold=threshold, best_pixel_F1=best_f1)
+        per_image = [image_components(r['score'], r['label'], threshold=threshold,
+                                      ignore_index=_VOID, min_pred_size=self.min_pred_size,
+                                      min_gt_size=self.min_gt_size) for r in results]
+        info.update(gt_components=sum(p['sIoU'].size for p in per_image),
+                    pred_components=sum(p['PPV'].size for p in per_image))
+        return aggregate_components(per_image)
+
+    def _log_table(self, values: Dict[str, float], info: Dict[str, Any]) -> None:
+        table = PrettyTable()
+        for key, value in values.items():
+            table.add_column(key, [f'{value:.2f}'])
+        extra = ', '.join(f'{k}={v:.6g}' if isinstance(v, float) else f'{k}={v}'
+                          for k, v in info.items())
+        print_log(f'OoD metrics ({self.mode}, pooled; {extra}):\n' + table.get_string(),
+                  logger='current')
+
+
+__all__ = ['OoDMetric', 'PIXEL_METRICS', 'COMPONENT_METRICS']

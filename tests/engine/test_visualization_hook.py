@@ -1,0 +1,92 @@
+"""AnomalyVisualizationHook: side-by-side PNGs and .npz dumps, written under tmp_path."""
+import os
+from types import SimpleNamespace
+
+import matplotlib
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmengine.visualization import Visualizer
+from mmseg.structures import SegDataSample
+
+from mmseg_uem.engine.hooks import AnomalyVisualizationHook
+from mmseg_uem.engine.hooks.anomaly_visualization_hook import CITYSCAPES_PALETTE, GAP
+from mmseg_uem.evaluation.io import load_anomaly_map
+
+H, W = 12, 16
+
+
+def _sample(tmp_path, name='frame_0001') -> SegDataSample:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:, :, 0] = 200  # red in RGB
+    img_path = str(tmp_path / 'images' / f'{name}.png')
+    mmcv.imwrite(img[..., ::-1], img_path)  # mmcv writes BGR
+    sample = SegDataSample(metainfo=dict(img_path=img_path, ori_shape=(H, W)))
+    scores = torch.linspace(-3, 5, H * W).reshape(1, H, W)
+    sample.pred_anomaly_score = PixelData(data=scores)
+    pred = torch.zeros(1, H, W, dtype=torch.long)
+    pred[:, :, W // 2:] = 13  # car
+    sample.pred_sem_seg = PixelData(data=pred)
+    label = torch.zeros(1, H, W, dtype=torch.long)
+    label[:, -2:] = 1
+    label[:, 0] = 255
+    sample.gt_sem_seg = PixelData(data=label)
+    return sample
+
+
+def test_test_mode_writes_png_and_npz(tmp_path):
+    sample = _sample(tmp_path)
+    hook = AnomalyVisualizationHook(draw=True, show_dir=str(tmp_path / 'show'),
+                                    out_dir=str(tmp_path / 'out'), cmap='viridis')
+    hook.after_test_iter(SimpleNamespace(iter=0), 0, {}, [sample])
+
+    png = mmcv.imread(str(tmp_path / 'show' / 'frame_0001.png'), channel_order='rgb')
+    assert png.shape == (H, 3 * W + 2 * GAP, 3)
+    np.testing.assert_array_equal(png[0, 0], [200, 0, 0])  # input panel
+    assert (png[:, W:W + GAP] == 255).all()  # gap
+    seg = png[:, W + GAP:2 * W + GAP]
+    np.testing.assert_array_equal(seg[0, 0], CITYSCAPES_PALETTE[0])
+    np.testing.assert_array_equal(seg[0, -1], CITYSCAPES_PALETTE[13])
+    heat = png[:, 2 * (W + GAP):]
+    top = np.round(np.asarray(matplotlib.colormaps['viridis'](1.0)[:3]) * 255)
+    bottom = np.round(np.asarray(matplotlib.colormaps['viridis'](0.0)[:3]) * 255)
+    np.testing.assert_array_equal(heat[-1, -1], top)  # highest score, last pixel
+    np.testing.assert_array_equal(heat[0, 0], bottom)
+
+    saved = load_anomaly_map(str(tmp_path / 'out' / 'frame_0001.npz'))
+    assert saved['score'].dtype == np.float32 and saved['label'].dtype == np.uint8
+    np.testing.assert_array_equal(saved['score'], sample.pred_anomaly_score.data[0].numpy())
+    np.testing.assert_array_equal(saved['label'], sample.gt_sem_seg.data[0].numpy())
+    assert saved['img_path'] == sample.img_path
+
+
+def test_val_mode_interval_and_no_dump(tmp_path):
+    sample = _sample(tmp_path)
+    hook = AnomalyVisualizationHook(draw=True, interval=2, show_dir=str(tmp_path / 'show'),
+                                    out_dir=str(tmp_path / 'out'))
+    runner = SimpleNamespace(iter=40)
+    hook.after_val_iter(runner, 0, {}, [sample])  # batch 0: skipped by the interval
+    hook.after_val_iter(runner, 1, {}, [sample])
+    assert os.listdir(tmp_path / 'show' / 'val_iter_40') == ['frame_0001.png']
+    assert not (tmp_path / 'out').exists()  # maps are dumped in test mode only
+    hook.after_train_iter(runner, 1, {}, [sample])  # training: nothing happens
+
+
+def test_without_show_dir_uses_the_visualizer(tmp_path):
+    Visualizer.get_instance('anomaly_hook_test', vis_backends=[dict(type='LocalVisBackend')],
+                            save_dir=str(tmp_path / 'vis'))
+    hook = AnomalyVisualizationHook(draw=True)
+    hook.after_test_iter(SimpleNamespace(iter=3), 0, {}, [_sample(tmp_path)])
+    written = [f for _, _, files in os.walk(tmp_path / 'vis') for f in files]
+    assert any(f.startswith('test_frame_0001') and f.endswith('.png') for f in written)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        AnomalyVisualizationHook(draw=True, interval=0)
+    with pytest.raises(KeyError):
+        AnomalyVisualizationHook(draw=True, cmap='no_such_map')
+    with pytest.warns(UserWarning, match='does nothing'):
+        AnomalyVisualizationHook()

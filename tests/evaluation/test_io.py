@@ -1,0 +1,102 @@
+"""Saved anomaly maps: round trip, pooled re-scoring, guarded inputs, the re-scoring tool."""
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from mmseg_uem.evaluation.functional import (
+    metrics_from_sorted,
+    pixel_metrics,
+    pr_roc_curves,
+    sort_scores,
+)
+from mmseg_uem.evaluation.io import (
+    anomaly_map_path,
+    iter_anomaly_maps,
+    load_anomaly_map,
+    load_pooled_scores,
+    save_anomaly_maps,
+)
+
+
+def _sample(i: int, with_label: bool = True) -> SegDataSample:
+    gen = torch.Generator().manual_seed(i)
+    sample = SegDataSample(metainfo=dict(img_path=f'/data/frames/img_{i}.jpg'))
+    sample.pred_anomaly_score = PixelData(data=torch.randn(1, 6, 7, generator=gen))
+    if with_label:
+        label = (torch.rand(1, 6, 7, generator=gen) < 0.3).long()
+        label[0, 0] = 255
+        sample.gt_sem_seg = PixelData(data=label)
+    return sample
+
+
+def test_round_trip_and_pooled_rescoring(tmp_path):
+    samples = [_sample(i) for i in range(3)]
+    paths = save_anomaly_maps(str(tmp_path), samples[:2])
+    save_anomaly_maps(str(tmp_path), [samples[2].to_dict()])  # the metric's dict form
+    assert paths[0] == anomaly_map_path(str(tmp_path), '/x/img_0.jpg')
+    loaded = list(iter_anomaly_maps(str(tmp_path)))
+    assert [item['img_path'] for item in loaded] == [s.img_path for s in samples]
+    for item, sample in zip(loaded, samples):
+        np.testing.assert_array_equal(item['score'], sample.pred_anomaly_score.data[0].numpy())
+        np.testing.assert_array_equal(item['label'], sample.gt_sem_seg.data[0].numpy())
+    pos, neg = load_pooled_scores(str(tmp_path))
+    scores = torch.cat([s.pred_anomaly_score.data.reshape(-1) for s in samples])
+    labels = torch.cat([s.gt_sem_seg.data.reshape(-1) for s in samples])
+    assert pos.numel() == int((labels == 1).sum()) and neg.numel() == int((labels == 0).sum())
+    assert metrics_from_sorted(sort_scores(pos), sort_scores(neg)) == pixel_metrics(scores, labels)
+
+
+def test_unlabelled_maps(tmp_path):
+    save_anomaly_maps(str(tmp_path), [_sample(0, with_label=False)])
+    assert load_anomaly_map(str(tmp_path / 'img_0.npz'))['label'] is None
+    with pytest.raises(ValueError, match='without labels'):
+        load_pooled_scores(str(tmp_path))
+
+
+def test_guards(tmp_path):
+    bad = _sample(0)
+    bad.gt_sem_seg = PixelData(data=torch.full((1, 6, 7), 300))
+    with pytest.raises(ValueError, match='uint8'):
+        save_anomaly_maps(str(tmp_path), [bad])
+    with pytest.raises(KeyError):
+        save_anomaly_maps(str(tmp_path), [SegDataSample(metainfo=dict(img_path='a.png'))])
+    with pytest.raises(FileNotFoundError):
+        list(iter_anomaly_maps(str(tmp_path)))  # nothing was written
+
+
+def test_score_maps_tool(tmp_path, monkeypatch, capsys):
+    samples = [_sample(i) for i in range(4)]
+    save_anomaly_maps(str(tmp_path / 'run_a'), samples)
+    save_anomaly_maps(str(tmp_path / 'run_b'), samples[:2])
+    tool = Path(__file__).parents[2] / 'tools' / 'analysis' / 'score_maps.py'
+    monkeypatch.setattr(sys, 'argv', [str(tool), f'a={tmp_path / "run_a"}',
+                                      str(tmp_path / 'run_b'), '--plot-dir',
+                                      str(tmp_path / 'plots'), '--max-points', '10'])
+    runpy.run_path(str(tool), run_name='__main__')
+    printed = capsys.readouterr().out.splitlines()
+    scores = torch.cat([s.pred_anomaly_score.data.reshape(-1) for s in samples])
+    labels = torch.cat([s.gt_sem_seg.data.reshape(-1) for s in samples])
+    ap = 100 * pixel_metrics(scores, labels)['AP']
+    assert printed[1].split()[:2] == ['a', f'{ap:.2f}'] and printed[2].startswith('run_b')
+    for name in ('pr_curves.png', 'roc_curves.png'):
+        assert (tmp_path / 'plots' / name).stat().st_size > 1000
+
+
+def test_thinned_curves_keep_end_points():
+    gen = torch.Generator().manual_seed(0)
+    pos = sort_scores(torch.randn(3000, generator=gen, dtype=torch.float64) + 1)
+    neg = sort_scores(torch.randn(5000, generator=gen, dtype=torch.float64))
+    full = pr_roc_curves(pos, neg)
+    thin = pr_roc_curves(pos, neg, max_points=50)
+    assert full['recall'].numel() == 8001 and thin['recall'].numel() <= 52
+    for key in full:
+        assert thin[key][0] == full[key][0] and thin[key][-1] == full[key][-1]
+    # every kept point is a point of the full curve
+    pairs = set(zip(full['fpr'].tolist(), full['tpr'].tolist()))
+    assert all(p in pairs for p in zip(thin['fpr'].tolist(), thin['tpr'].tolist()))

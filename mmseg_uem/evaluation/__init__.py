@@ -1,1 +1,1 @@
-from . import functional, metrics  # noqa: F401
+from . import functional, io, metrics  # noqa: F401

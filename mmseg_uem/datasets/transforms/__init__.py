@@ -1,0 +1,3 @@
+from .anomaly_mix import AnomalyMix
+
+__all__ = ['AnomalyMix']

@@ -1,0 +1,26 @@
+# Fishyscapes Lost & Found validation (100 frames, labels {0, 1, 255}) as the val/test set.
+# Layout: data/fishyscapes/fishyscapes_lostandfound/*_labels.png (Fishyscapes labels) and
+# data/fishyscapes/lost_and_found/leftImg8bit/{train,test}/<scene>/ (LostAndFound images).
+fs_laf_type = 'FishyscapesLaFDataset'
+fs_laf_root = 'data/fishyscapes/'
+fs_laf_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(type='LoadOoDAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=fs_laf_type,
+        data_root=fs_laf_root,
+        data_prefix=dict(
+            img_path='lost_and_found/leftImg8bit',
+            seg_map_path='fishyscapes_lostandfound'),
+        pipeline=fs_laf_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'])
+test_evaluator = val_evaluator

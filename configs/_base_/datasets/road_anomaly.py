@@ -1,0 +1,23 @@
+# RoadAnomaly (60 frames, raw labels {0, 2} -> {0, 1}, no void) as the val/test set.
+# Images are resized to fit 2048x1024 (keep ratio); labels stay at full resolution and the
+# segmentor resizes scores back to them (ori_shape).
+road_anomaly_type = 'RoadAnomalyDataset'
+road_anomaly_root = 'data/RoadAnomaly_jpg/'
+road_anomaly_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(type='LoadOoDAnnotations'),  # raw values and 2 -> 1 come from the dataset
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=road_anomaly_type,
+        data_root=road_anomaly_root,
+        pipeline=road_anomaly_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'])
+test_evaluator = val_evaluator

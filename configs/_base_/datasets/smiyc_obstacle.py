@@ -1,0 +1,25 @@
+# SMIYC obstacle track (RoadObstacle21): the 30 public validation frames (.webp), labels
+# {0 road, 1 obstacle, 255 off-road}: the region of interest is the road. Numbers are not
+# comparable with the paper's, which come from the server's hidden 327-frame test set.
+smiyc_obstacle_type = 'SMIYCDataset'
+smiyc_obstacle_root = 'data/dataset_ObstacleTrack/'
+smiyc_obstacle_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(type='LoadOoDAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=smiyc_obstacle_type,
+        track='obstacle',
+        split='validation',
+        data_root=smiyc_obstacle_root,
+        pipeline=smiyc_obstacle_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'])
+test_evaluator = val_evaluator

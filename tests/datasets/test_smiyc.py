@@ -1,0 +1,70 @@
+"""SMIYCDataset (anomaly and obstacle tracks) on generated SMIYC trees."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+from mmcv.transforms import LoadImageFromFile
+from mmseg.datasets.transforms import PackSegInputs
+
+from mmseg_uem.datasets import LoadOoDAnnotations, SMIYCDataset
+from mmseg_uem.testing import make_smiyc_anomaly, make_smiyc_obstacle
+
+
+def _pipeline():
+    return [LoadImageFromFile(), LoadOoDAnnotations(), PackSegInputs()]
+
+
+@pytest.fixture
+def roots(tmp_path):
+    anomaly, obstacle = str(tmp_path / 'at'), str(tmp_path / 'ot')
+    make_smiyc_anomaly(anomaly, num_val=3, num_test=2, size=(48, 96), seed=0)
+    make_smiyc_obstacle(obstacle, num_val=3, num_test=2, size=(48, 96), seed=0)
+    return anomaly, obstacle
+
+
+@pytest.mark.parametrize('track', ['anomaly', 'obstacle'])
+def test_validation_frames_only(roots, track):
+    root = roots[track == 'obstacle']
+    dataset = SMIYCDataset(track=track, data_root=root, pipeline=_pipeline())
+    assert len(dataset) == 3
+    values = set()
+    for i in range(3):
+        info = dataset.get_data_info(i)
+        stem = osp.splitext(osp.basename(info['img_path']))[0]
+        assert stem.startswith('validation')
+        assert osp.basename(info['seg_map_path']) == f'{stem}_labels_semantic.png'
+        sample = dataset[i]['data_samples']
+        gt = sample.gt_sem_seg.data.numpy()[0]
+        assert gt.shape == sample.ori_shape
+        values |= set(np.unique(gt).tolist())
+    assert values == {0, 1, 255}
+
+
+def test_hidden_test_frames_are_never_scored(roots):
+    dataset = SMIYCDataset(track='anomaly', split='test', data_root=roots[0],
+                           pipeline=_pipeline())
+    assert len(dataset) == 2 and dataset.get_data_info(0)['seg_map_path'] is None
+    with pytest.raises(ValueError, match='no public label'):
+        dataset[0]
+    images_only = SMIYCDataset(track='obstacle', split='test', data_root=roots[1],
+                               pipeline=[LoadImageFromFile()])
+    assert images_only[0]['img'].shape == (54, 96, 3)  # .webp decodes
+
+
+def test_errors(roots, tmp_path):
+    with pytest.raises(ValueError, match='track'):
+        SMIYCDataset(track='lost', data_root=roots[0])
+    with pytest.raises(ValueError, match='split'):
+        SMIYCDataset(split='train', data_root=roots[0])
+    os.remove(osp.join(roots[1], 'labels_masks', 'validation_2_labels_semantic.png'))
+    with pytest.raises(FileNotFoundError, match='validation_2_labels_semantic.png'):
+        SMIYCDataset(track='obstacle', data_root=roots[1])
+    os.makedirs(tmp_path / 'empty' / 'images')
+    with pytest.raises(FileNotFoundError, match=r'no \*\.jpg files in folder .*empty/images'):
+        SMIYCDataset(data_root=str(tmp_path / 'empty'))
+    for name in os.listdir(osp.join(roots[0], 'images')):
+        if name.startswith('validation'):
+            os.remove(osp.join(roots[0], 'images', name))
+    with pytest.raises(FileNotFoundError, match='no validation frames'):
+        SMIYCDataset(data_root=roots[0])

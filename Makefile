@@ -4,7 +4,6 @@
 # The environment lives in $(MMSEG_UEM_HOME) (default ~/.cache/mmseg-uem), outside the tree.
 SHELL := /bin/bash
 PYTEST_ARGS ?=
-DEMO_DIR ?= work_dirs/demo
 
 .PHONY: env test lint pytest demo clean
 
@@ -20,7 +19,7 @@ lint:
 	@PY="$$(bash tools/setup_env.sh)" && "$$PY" -m ruff check .
 
 demo:
-	@PY="$$(bash tools/setup_env.sh)" && "$$PY" tools/demo.py --work-dir $(DEMO_DIR)
+	@PY="$$(bash tools/setup_env.sh)" && "$$PY" tools/demo.py
 
 clean:
 	rm -rf work_dirs .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
+from mmseg_uem.utils.cli import check_stage1_checkpoint
 
 
 def parse_args():
@@ -65,6 +66,7 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    check_stage1_checkpoint(cfg)
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()

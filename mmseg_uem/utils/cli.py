@@ -67,3 +67,21 @@ def enable_anomaly_outputs(cfg: Config,
         hook['out_dir'] = osp.abspath(out_dir)
     hooks.append(hook)
     cfg.custom_hooks = hooks
+
+
+def check_stage1_checkpoint(cfg: Config) -> None:
+    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
+    saying which checkpoint and which config produces it."""
+    model = cfg.get('model', {})
+    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+        return
+    path = model.get('stage1_checkpoint')
+    if path and osp.isfile(path):
+        return
+    stage1 = cfg.get('stage1_config', '<the matching *_stage1_* config>')
+    raise FileNotFoundError(
+        f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
+        f'not exist. Train stage 1 first:\n'
+        f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
+        f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
+        f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')

@@ -54,3 +54,20 @@ def test_test_py_rejects_unknown_eval_name(tmp_path):
     assert proc.returncode != 0
     assert "unknown --eval metric(s) ['bogus']" in proc.stderr
     assert 'FPR95' in proc.stderr
+
+
+def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
+    from mmseg_uem.utils.cli import check_stage1_checkpoint
+
+    missing = tmp_path / 'stage1' / 'iter_90000.pth'
+    cfg = Config(dict(model=dict(type='UEMEncoderDecoder', stage=2,
+                                 stage1_checkpoint=str(missing)),
+                      stage1_config='configs/uem/dinov2_g_stage1_cityscapes.py'))
+    with pytest.raises(FileNotFoundError) as err:
+        check_stage1_checkpoint(cfg)
+    assert str(missing) in str(err.value)
+    assert 'python tools/train.py configs/uem/dinov2_g_stage1_cityscapes.py' in str(err.value)
+    missing.parent.mkdir()
+    missing.write_bytes(b'x')
+    check_stage1_checkpoint(cfg)  # present: no error
+    check_stage1_checkpoint(Config(dict(model=dict(type='UEMEncoderDecoder', stage=1))))

@@ -1,0 +1,17 @@
+# Stage 2, G-D: the frozen stage-1 G network + the UEM with a linear 2-class head
+# (MLP + head: 788,226 parameters for ViT-B/14, the paper's "788K").
+_base_ = './dinov2_g.py'
+model = dict(
+    stage=2,
+    stage1_checkpoint='work_dirs/dinov2_g_stage1_cityscapes/iter_90000.pth',
+    auxiliary_head=dict(
+        type='UEMHead',
+        in_channels=768,
+        mlp_channels=(512, 512, 256),
+        classifier='linear',
+        num_inlier_classes=19,
+        outlier_index=254,
+        ignore_index=255,
+        alpha=0.0,  # public code: no CE(O, t) term for a discriminative UEM
+        contrast_weight=0.0),
+    test_cfg=dict(score='LLR'))

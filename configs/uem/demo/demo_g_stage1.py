@@ -1,0 +1,63 @@
+# Demo, stage 1 (G): the whole method end to end on the miniature data that
+# `make demo` generates under work_dirs/demo/data (168x336 street scenes).
+# No pretrained weights ship, so this config trains a tiny DINOv2-style ViT from
+# scratch together with the decoder and GMM head (`frozen=False`); stage 2 then
+# freezes all of it, exactly as the paper freezes DINOv2 + the stage-1 network.
+_base_ = [
+    '../../_base_/models/dinov2_g.py', '../../_base_/datasets/cityscapes.py',
+    '../../_base_/default_runtime.py'
+]
+demo_root = 'work_dirs/demo/data/'
+crop_size = (168, 336)  # 12 x 24 patches of 14 px
+embed_dims = 96
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3),
+        out_indices=[0, 1, 2, 3],
+        frozen=False,
+        init_cfg=None),
+    decode_head=dict(
+        in_channels=[embed_dims] * 4,
+        channels=64,
+        final_mlp_channels=None,
+        memory_size=1000,  # 19 classes x 5 components x 1000 x 64 floats = 24 MB
+    ),
+    test_cfg=dict(_delete_=True, mode='whole'))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(336, 168), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=2, persistent_workers=True,
+    dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1,
+    dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', eta_min=1e-6, power=1.0, by_epoch=False, begin=50, end=500),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=500, val_interval=500)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

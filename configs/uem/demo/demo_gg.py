@@ -1,0 +1,64 @@
+# Demo, stage 2 (G-G): the UEM on the frozen demo stage-1 network, trained with
+# COCO-format objects pasted into the miniature Cityscapes frames (AnomalyMix), and
+# tested on the miniature RoadAnomaly set with the LLR score.
+# p = 0.5 instead of the paper's 0.2: the demo trains 300 steps, not 4000.
+_base_ = [
+    '../../_base_/models/dinov2_gg.py', '../../_base_/datasets/cityscapes_anomalymix.py',
+    '../../_base_/datasets/road_anomaly.py', '../../_base_/default_runtime.py'
+]
+demo_root = 'work_dirs/demo/data/'
+crop_size = (168, 336)
+embed_dims = 96
+model = dict(
+    stage1_checkpoint='work_dirs/demo/stage1/iter_500.pth',
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3),
+        out_indices=[0, 1, 2, 3],
+        init_cfg=None),
+    decode_head=dict(
+        in_channels=[embed_dims] * 4, channels=64, final_mlp_channels=None, memory_size=1000),
+    auxiliary_head=dict(
+        in_channels=embed_dims,
+        mlp_channels=(128, 128, 64),
+        gmm_cfg=dict(memory_size=1000)),
+    test_cfg=dict(_delete_=True, mode='whole', score='LLR'))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='AnomalyMix', bank_root=demo_root + 'coco/', prob=0.5, outlier_index=254),
+    dict(type='RandomResize', scale=(336, 168), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+road_anomaly_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadOoDAnnotations'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=2, persistent_workers=True,
+    dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1,
+    dataset=dict(data_root=demo_root + 'RoadAnomaly_jpg/', pipeline=road_anomaly_pipeline))
+test_dataloader = val_dataloader
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='PolyLR', eta_min=1e-6, power=1.0, by_epoch=False, begin=30, end=300),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=300, val_interval=300)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)
+stage1_config = 'configs/uem/demo/demo_g_stage1.py'

@@ -1,0 +1,11 @@
+# Stage 2, D-D: linear inlier head + linear UEM head. Trains only the UEM (4000 steps) on
+# Cityscapes with COCO objects pasted in (AnomalyMix, p = 0.2); validates on RoadAnomaly.
+# Needs the stage-1 checkpoint (model.stage1_checkpoint): train
+# configs/uem/dinov2_d_stage1_cityscapes.py first, or run both stages with
+#   bash tools/train_two_stage.sh configs/uem/dinov2_dd_cityscapes.py
+_base_ = [
+    '../_base_/models/dinov2_dd.py', '../_base_/datasets/cityscapes_anomalymix.py',
+    '../_base_/datasets/road_anomaly.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_stage2_4k.py'
+]
+stage1_config = 'configs/uem/dinov2_d_stage1_cityscapes.py'

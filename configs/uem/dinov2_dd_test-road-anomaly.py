@@ -1,0 +1,7 @@
+# Test the D-D model on road anomaly (LLR score):
+#   python tools/test.py configs/uem/dinov2_dd_test-road-anomaly.py CKPT --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov2_dd.py', '../_base_/datasets/road_anomaly.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')

@@ -1,0 +1,7 @@
+# Test the D-D model on smiyc obstacle (LLR score):
+#   python tools/test.py configs/uem/dinov2_dd_test-smiyc-obstacle.py CKPT --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov2_dd.py', '../_base_/datasets/smiyc_obstacle.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')

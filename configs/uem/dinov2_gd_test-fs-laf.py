@@ -1,0 +1,7 @@
+# Test the G-D model on fs laf (LLR score):
+#   python tools/test.py configs/uem/dinov2_gd_test-fs-laf.py CKPT --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov2_gd.py', '../_base_/datasets/fs_laf.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')

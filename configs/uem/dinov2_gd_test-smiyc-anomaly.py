@@ -1,0 +1,7 @@
+# Test the G-D model on smiyc anomaly (LLR score):
+#   python tools/test.py configs/uem/dinov2_gd_test-smiyc-anomaly.py CKPT --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov2_gd.py', '../_base_/datasets/smiyc_anomaly.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')

@@ -69,3 +69,35 @@ def test_degenerate_inputs():
         sinkhorn_knopp(torch.zeros(4))
     with pytest.raises(ValueError):
         sinkhorn_knopp(torch.zeros(4, 2), epsilon=0.0)
+
+
+def test_grouped_sinkhorn_equals_per_group_calls():
+    from mmseg_uem.models.utils.sinkhorn import grouped_sinkhorn_knopp
+
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randn(600, 5, generator=gen, dtype=torch.float64) * 4 - 30
+    groups = torch.randint(0, 7, (600, ), generator=gen)
+    groups[groups == 2] = 3  # group 2 empty
+    groups[:1] = 6
+    groups[groups == 6] = 5
+    groups[0] = 6  # a group with one row
+    q, assignment = grouped_sinkhorn_knopp(scores, groups, 7)
+    for g in groups.unique().tolist():
+        rows = groups == g
+        q_ref, a_ref = sinkhorn_knopp(scores[rows])
+        torch.testing.assert_close(q[rows], q_ref, rtol=1e-10, atol=1e-12)
+        assert torch.equal(assignment[rows], a_ref)
+    torch.testing.assert_close(q.sum(1), torch.ones(600, dtype=torch.float64))
+
+
+def test_grouped_sinkhorn_marginals_converge_per_group():
+    from mmseg_uem.models.utils.sinkhorn import grouped_sinkhorn_knopp
+
+    gen = torch.Generator().manual_seed(4)
+    scores = torch.randn(900, 4, generator=gen)
+    groups = torch.randint(0, 3, (900, ), generator=gen)
+    q, _ = grouped_sinkhorn_knopp(scores, groups, 3, num_iters=300)
+    for g in range(3):
+        rows = groups == g
+        torch.testing.assert_close(q[rows].sum(0), torch.full((4, ), rows.sum() / 4.0),
+                                   rtol=1e-3, atol=1e-3)

@@ -2,10 +2,14 @@
 
 Kept here (not in the scripts) so they are importable and tested.
 """
+import datetime
 import os.path as osp
 from typing import Optional, Sequence
 
+import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 
 #: metric name accepted by ``--eval`` -> the evaluator that computes it
 OOD_METRICS = ('AP', 'FPR95', 'AUROC')
@@ -40,7 +44,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
     if ood_names:
         base = next((e for e in existing if e.get('type') == 'OoDMetric'),
                     ConfigDict(type='OoDMetric'))
-        base.metrics = ood_names
+        base.ood_metrics = ood_names
         evaluators.append(base)
     if iou_names:
         base = next((e for e in existing if e.get('type') == 'IoUMetric'),
@@ -85,3 +89,33 @@ def check_stage1_checkpoint(cfg: Config) -> None:
         f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
         f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` (tools/dist_train.sh, dist_test.sh) run on CPUs only.
+
+    mmengine 0.10.7 assumes CUDA there: ``init_dist`` calls ``torch.cuda.set_device``
+    ("Found no NVIDIA driver") and the DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which
+    DDP refuses for a CPU module. Without CUDA we start the process group ourselves with
+    gloo (the Runner then skips ``init_dist``) and wrap the model with ``device_ids=None``.
+    Does nothing for other launchers or when CUDA is available.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    dist_cfg = dict(env_cfg.get('dist_cfg', None) or {})
+    backend = dist_cfg.pop('backend', 'nccl')
+    if backend != 'gloo':
+        print_log(f'no CUDA device: using the gloo backend instead of {backend!r}',
+                  logger='current')
+    env_cfg['dist_cfg'] = dict(dist_cfg, backend='gloo')
+    if not torch_dist.is_initialized():
+        timeout = dist_cfg.pop('timeout', None)
+        if timeout is not None:
+            dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+        torch_dist.init_process_group(backend='gloo', **dist_cfg)
+    wrapper = ConfigDict(cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper

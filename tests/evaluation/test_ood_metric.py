@@ -79,7 +79,7 @@ def test_all_inlier_image_counts():
 
 def test_histogram_mode_equals_functional_and_reports_bounds():
     items = _dataset()
-    out = _evaluate(items, mode='histogram', bits=16, metrics=['AP', 'AUROC'], prefix='hist')
+    out = _evaluate(items, mode='histogram', bits=16, ood_metrics=['AP', 'AUROC'], prefix='hist')
     ref = histogram_metrics(*_pooled(items), bits=16, metrics=('AP', 'AUROC'))
     assert set(out) == {f'hist/{k}' for k in ref}
     for key in ref:
@@ -98,7 +98,7 @@ def test_component_metrics_equal_functional():
         labels[-2:] = VOID
         scores = torch.from_numpy(labels.clip(max=1) * 2.0 + rng.standard_normal((40, 48)))
         items.append((scores.float(), torch.from_numpy(labels)))
-    out = _evaluate(items, metrics=('AP', 'sIoU', 'PPV', 'mF1'), min_pred_size=5, min_gt_size=3)
+    out = _evaluate(items, ood_metrics=('AP', 'sIoU', 'PPV', 'mF1'), min_pred_size=5, min_gt_size=3)
     pos, neg = split_by_label(*_pooled(items))
     threshold, _ = best_f1_threshold(sort_scores(pos), sort_scores(neg))
     ref = component_metrics([s for s, _ in items], [y for _, y in items], threshold=threshold,
@@ -140,7 +140,7 @@ def test_no_positives_is_nan():
 
 def test_bad_config_raises():
     with pytest.raises(KeyError):
-        OoDMetric(metrics=['mIoU'])
+        OoDMetric(ood_metrics=['mIoU'])
     with pytest.raises(ValueError):
         OoDMetric(mode='binned')
     with pytest.raises(ValueError):
@@ -165,7 +165,7 @@ def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
         items = _dataset()
         results = {}
         for mode in ('exact', 'histogram'):
-            metric = OoDMetric(mode=mode, bits=16, metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
+            metric = OoDMetric(mode=mode, bits=16, ood_metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
                                if mode == 'exact' else ('AP', 'FPR95', 'AUROC'),
                                min_pred_size=2, min_gt_size=2)
             samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
@@ -184,7 +184,7 @@ def test_two_processes_equal_one(tmp_path):
     items = _dataset()
     one = {}
     for mode in ('exact', 'histogram'):
-        metric = OoDMetric(mode=mode, bits=16, metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
+        metric = OoDMetric(mode=mode, bits=16, ood_metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
                            if mode == 'exact' else ('AP', 'FPR95', 'AUROC'),
                            min_pred_size=2, min_gt_size=2)
         metric.process(None, [_sample(s, y, f'img_{i:03d}').to_dict()

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cfg(**kw):
-    return Config(dict(test_evaluator=dict(type='OoDMetric', metrics=['AP'],
+    return Config(dict(test_evaluator=dict(type='OoDMetric', ood_metrics=['AP'],
                                            min_pred_size=50), **kw))
 
 
@@ -19,7 +19,7 @@ def test_eval_selects_ood_and_iou_metrics():
     cfg = _cfg()
     apply_eval_metrics(cfg, ['AP', 'FPR95', 'mIoU'])
     ood, iou = cfg.test_evaluator
-    assert ood.type == 'OoDMetric' and ood.metrics == ['AP', 'FPR95']
+    assert ood.type == 'OoDMetric' and ood.ood_metrics == ['AP', 'FPR95']
     assert ood.min_pred_size == 50  # config arguments survive
     assert iou.type == 'IoUMetric' and iou.iou_metrics == ['mIoU']
 
@@ -28,7 +28,7 @@ def test_eval_only_ood_gives_single_evaluator():
     cfg = Config(dict(test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU'])))
     apply_eval_metrics(cfg, ['AUROC'])
     assert cfg.test_evaluator.type == 'OoDMetric'
-    assert cfg.test_evaluator.metrics == ['AUROC']
+    assert cfg.test_evaluator.ood_metrics == ['AUROC']
 
 
 def test_eval_unknown_metric_lists_valid_names():

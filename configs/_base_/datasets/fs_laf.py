@@ -22,5 +22,5 @@ val_dataloader = dict(
             seg_map_path='fishyscapes_lostandfound'),
         pipeline=fs_laf_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'])
+val_evaluator = dict(type='OoDMetric', ood_metrics=['AP', 'FPR95', 'AUROC'])
 test_evaluator = val_evaluator

@@ -19,5 +19,5 @@ val_dataloader = dict(
         data_root=road_anomaly_root,
         pipeline=road_anomaly_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'])
+val_evaluator = dict(type='OoDMetric', ood_metrics=['AP', 'FPR95', 'AUROC'])
 test_evaluator = val_evaluator

@@ -23,6 +23,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 # Obstacle-track component thresholds (SMIYC): predicted components < 50 px removed,
 # GT components < 10 px turned void (anomaly track: 500 / 100, OoDMetric's defaults).
-val_evaluator = dict(type='OoDMetric', metrics=['AP', 'FPR95', 'AUROC'], min_pred_size=50,
+val_evaluator = dict(type='OoDMetric', ood_metrics=['AP', 'FPR95', 'AUROC'], min_pred_size=50,
                      min_gt_size=10)
 test_evaluator = val_evaluator

@@ -50,7 +50,7 @@ class OoDMetric(BaseMetric):
     sample; labels must be 0 (inlier), 1 (anomaly) or ``ignore_index`` (void, dropped).
 
     Args:
-        metrics: any of 'AP', 'FPR95', 'AUROC' (pixel, pooled over the dataset) and 'sIoU',
+        ood_metrics: any of 'AP', 'FPR95', 'AUROC' (pixel, pooled over the dataset) and 'sIoU',
             'PPV', 'mF1' (SMIYC components at the F1-optimal pixel threshold).
         tpr: recall level of 'FPR95'.
         ignore_index: void label.
@@ -71,7 +71,7 @@ class OoDMetric(BaseMetric):
     default_prefix: Optional[str] = 'ood'
 
     def __init__(self,
-                 metrics: Union[str, Sequence[str]] = PIXEL_METRICS,
+                 ood_metrics: Union[str, Sequence[str]] = PIXEL_METRICS,
                  *,
                  tpr: float = 0.95,
                  ignore_index: int = 255,
@@ -86,7 +86,9 @@ class OoDMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
-        metrics = (metrics, ) if isinstance(metrics, str) else tuple(metrics)
+        # Named like IoUMetric's `iou_metrics`: a `metrics` key would make mmengine's Runner
+        # treat this config as a custom Evaluator (`'metrics' in evaluator`).
+        metrics = (ood_metrics, ) if isinstance(ood_metrics, str) else tuple(ood_metrics)
         unknown = set(metrics) - set(PIXEL_METRICS + COMPONENT_METRICS)
         if unknown or not metrics:
             raise KeyError(f'unknown metrics {sorted(unknown)}; choose from '

@@ -165,9 +165,9 @@ def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
         items = _dataset()
         results = {}
         for mode in ('exact', 'histogram'):
-            metric = OoDMetric(mode=mode, bits=16, ood_metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
-                               if mode == 'exact' else ('AP', 'FPR95', 'AUROC'),
-                               min_pred_size=2, min_gt_size=2)
+            names = (('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1') if mode == 'exact' else
+                     ('AP', 'FPR95', 'AUROC'))
+            metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2)
             samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
             # the DefaultSampler's split: rank r takes samples r, r + world, ...
             metric.process(None, [s.to_dict() for s in samples[rank::world]])
@@ -184,9 +184,9 @@ def test_two_processes_equal_one(tmp_path):
     items = _dataset()
     one = {}
     for mode in ('exact', 'histogram'):
-        metric = OoDMetric(mode=mode, bits=16, ood_metrics=('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1')
-                           if mode == 'exact' else ('AP', 'FPR95', 'AUROC'),
-                           min_pred_size=2, min_gt_size=2)
+        names = (('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1') if mode == 'exact' else
+                 ('AP', 'FPR95', 'AUROC'))
+        metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2)
         metric.process(None, [_sample(s, y, f'img_{i:03d}').to_dict()
                               for i, (s, y) in enumerate(items)])
         one[mode] = metric.evaluate(len(items))

@@ -27,7 +27,7 @@ from ..utils.gmm import (
     select_evenly_per_group,
 )
 from ..utils.sinkhorn import sinkhorn_knopp
-from .pixel_decoder import UEMPixelDecoder
+from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 SCORE_MODES = ('max_ln', 'logsumexp')
 
@@ -219,10 +219,11 @@ class GMMHead(BaseDecodeHead):
     CE ``loss_contrast`` at the embedding grid and, in train mode only, updates the EM state.
 
     Args:
-        in_channels: [D] * 4, the ViT maps (last = final normed tokens).
+        in_channels: [D] * 4, the ViT maps (last = final normed tokens), or with
+            ``pyramid='none'`` the channels of a hierarchical backbone's 4 maps.
         channels: embedding dim E (256).
         outlier_index: label id of pasted outliers, ignored by every loss term.
-        final_mlp_channels: see :class:`UEMPixelDecoder`.
+        pyramid, final_mlp_channels: see :class:`UEMPixelDecoder`.
         contrast_weight: weight of the contrastive CE (0.01).
         Other GMM arguments: see :class:`GMMClassifier`. Remaining kwargs go to
         ``BaseDecodeHead`` (``num_classes``, ``ignore_index``, ``norm_cfg``, ``loss_decode``...).
@@ -230,7 +231,8 @@ class GMMHead(BaseDecodeHead):
 
     def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
                  num_classes: int = 19, outlier_index: int = 254,
-                 final_mlp_channels: Optional[int] = 512, num_components: int = 5,
+                 pyramid: str = 'simple', final_mlp_channels: Optional[int] = 512,
+                 num_components: int = 5,
                  memory_size: int = 8000, max_sample_per_component: int = 20,
                  update_interval: int = 5, mean_momentum: float = 0.999,
                  std_momentum: float = 0.0, var_floor: float = 1e-2, sinkhorn_iters: int = 3,
@@ -248,13 +250,11 @@ class GMMHead(BaseDecodeHead):
                                             avg_non_ignore=True),
             init_cfg=init_cfg, **kwargs)
         del self.conv_seg  # classification is generative
-        if len(set(self.in_channels)) != 1 or len(self.in_channels) != 4:
-            raise ValueError(f'GMMHead needs 4 equal ViT dims, got {self.in_channels}')
         self.outlier_index = outlier_index
         self.contrast_weight = contrast_weight
-        self.decoder = UEMPixelDecoder(self.in_channels[0], channels,
-                                       final_mlp_channels=final_mlp_channels,
-                                       norm_cfg=self.norm_cfg)
+        self.decoder = UEMPixelDecoder(
+            decoder_in_channels(self.in_channels, pyramid, owner='GMMHead'), channels,
+            pyramid=pyramid, final_mlp_channels=final_mlp_channels, norm_cfg=self.norm_cfg)
         self.classifier = GMMClassifier(
             channels, num_classes, num_components=num_components, memory_size=memory_size,
             max_sample_per_component=max_sample_per_component, update_interval=update_interval,
@@ -266,7 +266,7 @@ class GMMHead(BaseDecodeHead):
         return self.classifier(self.decoder(self._transform_inputs(inputs)))
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
-        """ViT maps -> class scores F (B, K, 4h, 4w), float32."""
+        """Backbone maps -> class scores F (B, K, 4h, 4w) ('none': (B, K, h_0, w_0)), float32."""
         return self._decode(inputs).scores
 
     def _stack_batch_gt(self, batch_data_samples) -> Tensor:

@@ -8,7 +8,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .pixel_decoder import UEMPixelDecoder
+from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 
 @MODELS.register_module()
@@ -19,16 +19,17 @@ class LinearDecoderHead(BaseDecodeHead):
     over non-ignored pixels by default) with ``outlier_index`` mapped to ``ignore_index``.
 
     Args:
-        in_channels: [D] * 4, the ViT maps (last = final normed tokens).
+        in_channels: [D] * 4, the ViT maps (last = final normed tokens), or with
+            ``pyramid='none'`` the channels of a hierarchical backbone's 4 maps.
         channels: decoder channels E (256).
         outlier_index: label id of pasted outliers, ignored by the loss.
-        final_mlp_channels: see :class:`UEMPixelDecoder`.
+        pyramid, final_mlp_channels: see :class:`UEMPixelDecoder`.
         Remaining kwargs go to ``BaseDecodeHead``.
     """
 
     def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
                  num_classes: int = 19, outlier_index: int = 254,
-                 final_mlp_channels: Optional[int] = 512,
+                 pyramid: str = 'simple', final_mlp_channels: Optional[int] = 512,
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  input_transform: str = 'multiple_select', dropout_ratio: float = 0.0,
                  norm_cfg: Optional[dict] = None, loss_decode: Optional[dict] = None,
@@ -40,15 +41,13 @@ class LinearDecoderHead(BaseDecodeHead):
             loss_decode=loss_decode or dict(type='CrossEntropyLoss', loss_weight=1.0,
                                             avg_non_ignore=True),
             **kwargs)
-        if len(set(self.in_channels)) != 1 or len(self.in_channels) != 4:
-            raise ValueError(f'LinearDecoderHead needs 4 equal ViT dims, got {self.in_channels}')
         self.outlier_index = outlier_index
-        self.decoder = UEMPixelDecoder(self.in_channels[0], channels,
-                                       final_mlp_channels=final_mlp_channels,
-                                       norm_cfg=self.norm_cfg)
+        self.decoder = UEMPixelDecoder(
+            decoder_in_channels(self.in_channels, pyramid, owner='LinearDecoderHead'), channels,
+            pyramid=pyramid, final_mlp_channels=final_mlp_channels, norm_cfg=self.norm_cfg)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
-        """ViT maps -> class logits F (B, K, 4h, 4w)."""
+        """Backbone maps -> class logits F (B, K, 4h, 4w) ('none': (B, K, h_0, w_0))."""
         return self.cls_seg(self.decoder(self._transform_inputs(inputs)))
 
     def _stack_batch_gt(self, batch_data_samples) -> Tensor:

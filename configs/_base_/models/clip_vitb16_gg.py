@@ -1,0 +1,18 @@
+# Stage 2, G-G, CLIP ViT-B/16 ablation: the frozen stage-1 network of clip_vitb16_g.py +
+# the UEM with a 2-class GMM head on the final (ln_post-normed) patch tokens (stride 16).
+_base_ = './clip_vitb16_g.py'
+model = dict(
+    stage=2,
+    stage1_checkpoint='work_dirs/clip_vitb16_g_stage1_cityscapes/iter_90000.pth',
+    auxiliary_head=dict(
+        type='UEMHead',
+        in_channels=768,  # final normed patch tokens of ViT-B/16, in_index=-1
+        mlp_channels=(512, 512, 256),
+        classifier='gmm',
+        num_inlier_classes=19,
+        outlier_index=254,
+        ignore_index=255,
+        alpha=0.5,  # weight of CE(O, t) for G-G (public code)
+        contrast_weight=0.01,
+        gmm_cfg=dict(num_components=5, update_interval=3)),
+    test_cfg=dict(score='LLR'))

@@ -1,0 +1,18 @@
+# Stage 2, G-G, Swin-B ablation: the frozen stage-1 network of swinb_g.py + the UEM with a
+# 2-class GMM head on Swin's last map (stride 32).
+_base_ = './swinb_g.py'
+model = dict(
+    stage=2,
+    stage1_checkpoint='work_dirs/swinb_g_stage1_cityscapes/iter_90000.pth',
+    auxiliary_head=dict(
+        type='UEMHead',
+        in_channels=1024,  # Swin-B stage-4 map (8 * embed_dims 128), in_index=-1
+        mlp_channels=(512, 512, 256),
+        classifier='gmm',
+        num_inlier_classes=19,
+        outlier_index=254,
+        ignore_index=255,
+        alpha=0.5,  # weight of CE(O, t) for G-G (public code)
+        contrast_weight=0.01,
+        gmm_cfg=dict(num_components=5, update_interval=3)),
+    test_cfg=dict(score='LLR'))

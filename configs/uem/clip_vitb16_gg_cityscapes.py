@@ -1,0 +1,11 @@
+# Stage 2, G-G, backbone ablation (paper Table 1) on frozen CLIP ViT-B/16 (OpenAI).
+# Trains only the UEM (4000 steps) on Cityscapes with COCO objects pasted in (AnomalyMix,
+# p = 0.2); validates on RoadAnomaly. Needs the stage-1 checkpoint (model.stage1_checkpoint):
+# train configs/uem/clip_vitb16_g_stage1_cityscapes.py first, or run both stages with
+#   bash tools/train_two_stage.sh configs/uem/clip_vitb16_gg_cityscapes.py
+_base_ = [
+    '../_base_/models/clip_vitb16_gg.py', '../_base_/datasets/cityscapes_anomalymix.py',
+    '../_base_/datasets/road_anomaly.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_stage2_4k.py'
+]
+stage1_config = 'configs/uem/clip_vitb16_g_stage1_cityscapes.py'

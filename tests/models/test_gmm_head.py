@@ -316,3 +316,20 @@ def test_full_size_head_on_cuda_under_bf16_autocast():
     _total(losses).backward()
     assert all(torch.isfinite(v) for v in losses.values())
     assert int(head.classifier.num_steps) == 1
+
+
+def test_assignment_equals_one_sinkhorn_per_class():
+    """The all-classes-at-once assignment is GMMSeg's per-class Sinkhorn, class by class."""
+    from mmseg_uem.models.utils.sinkhorn import sinkhorn_knopp
+
+    clf = GMMClassifier(8, 4, num_components=3, memory_size=20)
+    gen = torch.Generator().manual_seed(5)
+    log_lik = torch.randn(300, 12, generator=gen) * 5 - 40
+    labels = torch.randint(-1, 4, (300, ), generator=gen)
+    labels[labels == 2] = 3  # class 2 absent
+    targets = clf.assign_components(log_lik, labels)
+    assert (targets[labels < 0] == -1).all()
+    for cls in (0, 1, 3):
+        rows = labels == cls
+        _, ref = sinkhorn_knopp(log_lik[rows].view(-1, 4, 3)[:, cls], num_iters=3, epsilon=0.05)
+        assert torch.equal(targets[rows], cls * 3 + ref)

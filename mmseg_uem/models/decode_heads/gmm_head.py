@@ -26,7 +26,7 @@ from ..utils.gmm import (
     ring_buffer_write,
     select_evenly_per_group,
 )
-from ..utils.sinkhorn import sinkhorn_knopp
+from ..utils.sinkhorn import grouped_sinkhorn_knopp
 from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 SCORE_MODES = ('max_ln', 'logsumexp')
@@ -124,13 +124,17 @@ class GMMClassifier(nn.Module):
         Returns:
             (P,) long global component index k*C + c, -1 where ``labels`` is -1.
         """
+        # All classes at once: row p is balanced among the C components of its own class
+        # (no Python loop over classes, no host synchronisation).
         targets = torch.full_like(labels, -1)
-        per_class = log_likelihoods.detach().view(-1, self.num_classes, self.num_components)
-        for cls in labels[labels >= 0].unique().tolist():
-            rows = labels == cls
-            _, assignment = sinkhorn_knopp(per_class[rows, cls], num_iters=self.sinkhorn_iters,
-                                           epsilon=self.sinkhorn_epsilon)
-            targets[rows] = cls * self.num_components + assignment
+        rows = labels >= 0
+        cls = labels[rows]
+        per_class = log_likelihoods.detach()[rows].view(-1, self.num_classes, self.num_components)
+        own = per_class.gather(1, cls[:, None, None].expand(-1, 1, self.num_components))[:, 0]
+        _, assignment = grouped_sinkhorn_knopp(own, cls, self.num_classes,
+                                               num_iters=self.sinkhorn_iters,
+                                               epsilon=self.sinkhorn_epsilon)
+        targets[rows] = cls * self.num_components + assignment
         return targets
 
     @torch.no_grad()

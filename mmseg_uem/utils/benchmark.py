@@ -67,34 +67,57 @@ class PeakRSS:
             return int(f.read().split()[1]) * 4096
 
 
-def measure(fn: Callable[[], None], *, device: torch.device, runs: int,
-            warmup: int) -> Dict[str, float]:
-    """Median seconds per call, and peak memory (MiB) of the timed calls.
+def measure(fns: Dict[str, Callable[[], None]], *, device: torch.device, runs: int,
+            warmup: int) -> Dict[str, Dict[str, float]]:
+    """Time several callables, interleaved run by run so that they share the machine's load.
 
-    CUDA: ``max_memory_allocated`` (reset after warm-up). CPU: peak RSS above the level
-    after warm-up (the allocator may keep freed pages, so this is a lower bound).
+    Returns per name: median and fastest seconds per call (the fastest is the robust figure
+    on a shared machine: other load only adds time) and ``extra_mib``, the memory a call
+    needs above what is allocated before it (weights, EM buffers and optimizer state of all
+    models stay resident): CUDA ``max_memory_allocated`` minus ``memory_allocated`` before
+    the call; CPU peak RSS above the RSS before the call, sampled every 2 ms (the allocator
+    keeps freed pages: a lower bound).
     """
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-        tracker = nullcontext()
-    else:
-        tracker = PeakRSS()
-    with tracker:
-        for _ in range(runs):
-            synchronize(device)
-            start = time.perf_counter()
+    for fn in fns.values():
+        for _ in range(warmup):
             fn()
+    times = {name: [] for name in fns}
+    peaks = dict.fromkeys(fns, 0)
+    for _ in range(runs):
+        for name, fn in fns.items():
             synchronize(device)
-            times.append(time.perf_counter() - start)
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated(device)
-    else:
-        peak = tracker.peak - tracker.base
-    return dict(seconds=statistics.median(times), peak_mib=peak / 2**20)
+            if device.type == 'cuda':
+                torch.cuda.reset_peak_memory_stats(device)
+                before = torch.cuda.memory_allocated(device)
+            tracker = PeakRSS() if device.type != 'cuda' else nullcontext()
+            with tracker:
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+                times[name].append(time.perf_counter() - start)
+            peak = (torch.cuda.max_memory_allocated(device) - before if device.type == 'cuda'
+                    else tracker.peak - tracker.base)
+            peaks[name] = max(peaks[name], peak)
+    return {name: dict(seconds=statistics.median(t), best_seconds=min(t),
+                       extra_mib=peaks[name] / 2**20) for name, t in times.items()}
+
+
+def resident_mib(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None) -> float:
+    """Parameters, buffers (GMM memories included) and optimizer state, in MiB."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    if optimizer is not None:
+        tensors += [v for state in optimizer.state.values() for v in state.values()
+                    if isinstance(v, Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def _row(section: str, name: str, precision: str, images: int, res: dict, *,
+         resident: float, **extra) -> dict:
+    """A table row; ``peak_mib`` = resident state of this model + the call's extra memory."""
+    return dict(section=section, name=name, precision=precision,
+                images_per_s=images / res['seconds'],
+                best_images_per_s=images / res['best_seconds'],
+                peak_mib=resident + res['extra_mib'], extra_mib=res['extra_mib'], **extra)
 
 
 # ---------------------------------------------------------------------------- models
@@ -163,6 +186,42 @@ def mmpretrain_twin(ours: DINOv2) -> Optional[nn.Module]:
     return twin
 
 
+class _TimmIntermediates(nn.Module):
+    """timm ViT returning the normed intermediate maps, as ``get_intermediate_layers``."""
+
+    def __init__(self, vit: nn.Module, out_indices: Sequence[int]) -> None:
+        super().__init__()
+        self.vit, self.out_indices = vit, list(out_indices)
+
+    def forward(self, x: Tensor) -> List[Tensor]:
+        return self.vit.forward_intermediates(x, indices=self.out_indices, norm=True,
+                                              output_fmt='NCHW', intermediates_only=True)
+
+
+def timm_twin(ours: DINOv2) -> Optional[nn.Module]:
+    """timm's DINOv2 ViT (registers included) with our weights through timm's own
+    ``checkpoint_filter_fn``. None if timm cannot be imported."""
+    try:
+        from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+    except ImportError:
+        return None
+    cfg = ours.arch_settings
+    if cfg['ffn_type'] != 'mlp':
+        return None
+    grid = int(round((ours.pos_embed.shape[1] - 1) ** 0.5))
+    regs = ours.num_register_tokens
+    # timm's vit_*_patch14_dinov2 / _reg4_dinov2 settings
+    vit = VisionTransformer(
+        img_size=grid * ours.patch_size, patch_size=ours.patch_size,
+        embed_dim=cfg['embed_dims'], depth=cfg['num_layers'], num_heads=cfg['num_heads'],
+        mlp_ratio=cfg['mlp_ratio'], init_values=1e-5 if cfg['layer_scale_init'] else None,
+        reg_tokens=regs, no_embed_class=bool(regs), dynamic_img_size=True, num_classes=0)
+    vit.load_state_dict(checkpoint_filter_fn(dict(ours.state_dict()), vit), strict=True)
+    twin = _TimmIntermediates(vit, ours.out_indices)
+    twin.requires_grad_(False)
+    return twin.eval()
+
+
 def synthetic_batch(batch: int, size: Sequence[int], *, num_classes: int,
                     device: torch.device, seed: int = 0):
     """Normalised images and labels: class blocks, a void band and a pasted outlier."""
@@ -186,32 +245,39 @@ def synthetic_batch(batch: int, size: Sequence[int], *, num_classes: int,
 # -------------------------------------------------------------------------- sections
 def bench_backbone(backbone: DINOv2, imgs: Tensor, *, precisions: Sequence[str],
                    runs: int, warmup: int) -> List[dict]:
-    rows = []
-    twin = mmpretrain_twin(backbone)
-    models = [('ours (DINOv2)', backbone)]
-    if twin is not None:
-        models.append(('mmpretrain VisionTransformer', twin.to(imgs.device)))
+    """Forward of the frozen backbone alone: ours and mmpretrain's twin, per precision."""
+    models = {'ours (DINOv2)': backbone}
+    for name, make in (('mmpretrain VisionTransformer', mmpretrain_twin),
+                       ('timm VisionTransformer', timm_twin)):
+        twin = make(backbone)
+        if twin is not None:
+            models[name] = twin.to(imgs.device)
+    # same weights => same final map at the stored grid (no pos-embed resizing); mmpretrain
+    # has no registers, so its map differs for _reg archs
+    diffs = {}
+    side = int(round((backbone.pos_embed.shape[1] - 1) ** 0.5)) * backbone.patch_size
+    native = torch.randn(1, 3, side, side, device=imgs.device)
     with torch.no_grad():
-        diff = None
-        if twin is not None and not backbone.num_register_tokens:
-            size = (backbone.pos_embed.shape[1] - 1) ** 0.5 * backbone.patch_size
-            native = imgs[:1, :, :int(size), :int(size)]
-            if native.shape[2:] == (int(size), int(size)):  # no pos-embed interpolation
-                diff = (backbone(native)[-1] - twin(native)[-1]).abs().max().item()
-        for precision in precisions:
-            for name, model in models:
-                def step(model=model, precision=precision):
-                    with autocast(imgs.device, precision):
-                        model(imgs)
-                res = measure(step, device=imgs.device, runs=runs, warmup=warmup)
-                rows.append(dict(section='backbone forward', name=name, precision=precision,
-                                 images_per_s=imgs.shape[0] / res['seconds'],
-                                 peak_mib=res['peak_mib'],
-                                 max_abs_diff=diff if name != models[0][0] else None))
-    return rows
+        ref = backbone(native)[-1]
+        for name, model in models.items():
+            diffs[name] = (ref - model(native)[-1]).abs().max().item()
+
+    def forward(model, precision):
+        def call():
+            with torch.no_grad(), autocast(imgs.device, precision):
+                model(imgs)
+        return call
+    fns = {(name, p): forward(m, p) for p in precisions for name, m in models.items()}
+    res = measure(fns, device=imgs.device, runs=runs, warmup=warmup)
+    return [_row('backbone forward', name, p, imgs.shape[0], res[name, p],
+                 resident=resident_mib(models[name]),
+                 max_abs_diff=None if name.startswith('ours') else diffs[name])
+            for name, p in fns]
 
 
 def train_step_fn(model, imgs: Tensor, samples, precision: str) -> Callable[[], None]:
+    """One loss + backward + AdamW step (parameters that require grad only); the optimizer
+    is ``step.optimizer``."""
     params = [p for p in model.parameters() if p.requires_grad]
     wrapper = OptimWrapper(torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0))
     model.train()
@@ -221,22 +287,22 @@ def train_step_fn(model, imgs: Tensor, samples, precision: str) -> Callable[[], 
             losses = model.loss(imgs, samples)
         total, _ = model.parse_losses(losses)
         wrapper.update_params(total)
+    step.optimizer = wrapper.optimizer
     return step
 
 
 def bench_training(cfgs: Dict[str, dict], imgs: Tensor, samples, *, precisions,
                    backbone_ips: Dict[str, float], runs: int, warmup: int) -> List[dict]:
+    models = {name: MODELS.build(cfg).to(imgs.device) for name, cfg in cfgs.items()}
+    fns = {(name, p): train_step_fn(m, imgs, samples, p)
+           for name, m in models.items() for p in precisions}
+    res = measure(fns, device=imgs.device, runs=runs, warmup=warmup)
     rows = []
-    for name, cfg in cfgs.items():
-        model = MODELS.build(cfg).to(imgs.device)
-        for precision in precisions:
-            res = measure(train_step_fn(model, imgs, samples, precision), device=imgs.device,
-                          runs=runs, warmup=warmup)
-            ips = imgs.shape[0] / res['seconds']
-            rows.append(dict(section=f'stage-{cfg["stage"]} train step', name=name,
-                             precision=precision, images_per_s=ips, peak_mib=res['peak_mib'],
-                             vs_backbone=ips / backbone_ips[precision]))
-        del model
+    for name, p in fns:
+        seconds = res[name, p]['seconds']
+        rows.append(_row(f'stage-{cfgs[name]["stage"]} train step', name, p, imgs.shape[0],
+                         res[name, p], resident=resident_mib(models[name], fns[name, p].optimizer),
+                         vs_backbone=imgs.shape[0] / seconds / backbone_ips[p]))
     return rows
 
 
@@ -247,28 +313,30 @@ def bench_inference(cfg: dict, image: Tensor, *, precisions, runs: int,
     metas = [dict(ori_shape=image.shape[2:], img_shape=image.shape[2:],
                   pad_shape=image.shape[2:], padding_size=[0, 0, 0, 0])]
     num_classes = model.decode_head.out_channels
+    impls = {'mmseg stock slide loop': EncoderDecoder.slide_inference,
+             'ours (batched windows)': type(model).slide_inference}
+    outs = {}
+
+    def infer(impl, key):
+        def call():
+            with torch.no_grad(), autocast(image.device, key[1]):
+                outs[key] = impl(model, image, [dict(m) for m in metas])
+        return call
+    fns = {(name, p): infer(impl, (name, p)) for p in precisions for name, impl in impls.items()}
+    res = measure(fns, device=image.device, runs=runs, warmup=warmup)
     rows = []
-    for precision in precisions:
-        outs = {}
-        for name, fn in (('mmseg stock slide loop', EncoderDecoder.slide_inference),
-                         ('ours (batched windows)', _ours_slide)):
-            def run(fn=fn, name=name, precision=precision, outs=outs):
-                with torch.no_grad(), autocast(image.device, precision):
-                    outs[name] = fn(model, image, [dict(m) for m in metas])
-            res = measure(run, device=image.device, runs=runs, warmup=warmup)
-            rows.append(dict(section='slide inference', name=name, precision=precision,
-                             images_per_s=image.shape[0] / res['seconds'],
-                             peak_mib=res['peak_mib']))
-        llr = {k: v[:, num_classes + 1] - v[:, num_classes] - v[:, :num_classes].amax(1)
-               for k, v in outs.items()}
-        stock, ours = llr.values()
-        rows[-1]['vs_stock'] = rows[-1]['images_per_s'] / rows[-2]['images_per_s']
-        rows[-1]['max_abs_diff'] = (stock - ours).abs().max().item()
+    for p in precisions:
+        stock, ours = (outs[name, p] for name in impls)
+        llr = [o[:, num_classes + 1] - o[:, num_classes] - o[:, :num_classes].amax(1)
+               for o in (stock, ours)]
+        (stock_name, ours_name) = impls
+        rows.append(_row('slide inference', stock_name, p, 1, res[stock_name, p],
+                         resident=resident_mib(model)))
+        rows.append(_row('slide inference', ours_name, p, 1, res[ours_name, p],
+                         resident=resident_mib(model),
+                         vs_stock=res[stock_name, p]['seconds'] / res[ours_name, p]['seconds'],
+                         max_abs_diff=(llr[0] - llr[1]).abs().max().item()))
     return rows
-
-
-def _ours_slide(model, image: Tensor, metas: List[dict]) -> Tensor:
-    return model.slide_inference(image, metas)
 
 
 # ----------------------------------------------------------------------------- syncs
@@ -319,18 +387,25 @@ def environment(device: torch.device) -> Dict[str, str]:
 
 def markdown(rows: List[dict], env: Dict[str, str], settings: Dict[str, object],
              syncs: Optional[Dict[str, int]] = None) -> str:
-    head = ('| section | model | precision | images/s | peak MiB | vs backbone fwd | '
-            'vs stock | max abs diff |')
-    lines = [head, '|' + '---|' * 8]
+    head = ('| section | model | precision | images/s (median) | images/s (best) | peak MiB | '
+            'of which extra | vs backbone fwd | vs stock | max abs diff |')
+    lines = [head, '|' + '---|' * 10]
 
     def fmt(value, spec):
         return '' if value is None else format(value, spec)
     for r in rows:
         lines.append(f"| {r['section']} | {r['name']} | {r['precision']} | "
-                     f"{r['images_per_s']:.3g} | {r['peak_mib']:.0f} | "
+                     f"{r['images_per_s']:.3g} | {r['best_images_per_s']:.3g} | "
+                     f"{r['peak_mib']:.0f} | {r['extra_mib']:.0f} | "
                      f"{fmt(r.get('vs_backbone'), '.3f')} | {fmt(r.get('vs_stock'), '.2f')} | "
                      f"{fmt(r.get('max_abs_diff'), '.2e')} |")
-    lines += ['', 'settings: ' + ', '.join(f'{k}={v}' for k, v in settings.items()),
+    lines += ['', 'images/s: median (and fastest) of the timed runs. peak MiB: resident weights, '
+              'buffers and optimizer state of that model + the extra memory of one call '
+              '(CUDA allocator peak; CPU sampled RSS, a lower bound). vs backbone fwd: '
+              'images/s over our backbone forward\'s in the same precision. vs stock: speed-up '
+              'over mmseg\'s one-window loop. max abs diff: backbone rows, final map vs ours at '
+              'the stored grid (same weights); inference rows, ours vs stock LLR maps.',
+              'settings: ' + ', '.join(f'{k}={v}' for k, v in settings.items()),
               'environment: ' + ', '.join(f'{k}={v}' for k, v in env.items())]
     if syncs is not None:
         lines += ['', 'host-device syncs in one training step (CUDA sync debug mode):']

@@ -1,0 +1,297 @@
+"""The two-stage encoder-decoder that emits a per-pixel anomaly map.
+
+Shape key: B batch, K inlier classes, H x W image, h x w window.
+
+Stage 1 trains the inlier decode head (``GMMHead`` or ``LinearDecoderHead``) on
+the frozen backbone. Stage 2 freezes all of stage 1 (parameters, buffers and
+BatchNorm statistics: the frozen modules are kept in eval mode) and trains only
+the Unknown Estimation Module (``auxiliary_head=dict(type='UEMHead')``).
+
+At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
+are averaged over sliding windows *first*; the anomaly score (LLR by default)
+is formed afterwards at the original image size and stored in each data sample
+as ``pred_anomaly_score`` (``PixelData`` of shape (1, H, W), higher = more
+anomalous), next to mmseg's usual ``pred_sem_seg`` and ``seg_logits`` (F only).
+"""
+import math
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
+from torch import Tensor, nn
+
+from ..utils.scores import SCORE_MODES, anomaly_score
+
+#: scores that need the UEM head's output O
+_UEM_SCORES = ('LLR', 'OoD')
+
+
+def window_grid(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:
+    """Start/end of the sliding windows along one axis (mmseg's grid).
+
+    The last window is shifted back to end at the border, so every pixel is
+    covered (the public UEM loop leaves holes when ``(size - crop) % stride == 0``).
+    A crop larger than ``size`` shrinks to ``size`` (one window, not padded).
+    ``stride > crop`` would leave gaps between windows and is refused.
+    """
+    if size < 1 or crop < 1 or not 1 <= stride <= crop:
+        raise ValueError(f'need size >= 1 and 1 <= stride <= crop, got size={size}, '
+                         f'crop={crop}, stride={stride}')
+    crop = min(crop, size)
+    n = max(size - crop + stride - 1, 0) // stride + 1
+    spans = []
+    for i in range(n):
+        end = min(i * stride + crop, size)
+        spans.append((end - crop, end))
+    return spans
+
+
+@MODELS.register_module()
+class UEMEncoderDecoder(EncoderDecoder):
+    """Encoder-decoder with an Unknown Estimation Module and anomaly scores.
+
+    Args:
+        stage: 1 trains the inlier decode head; 2 trains only the UEM
+            (``auxiliary_head``) with everything of stage 1 frozen.
+        stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
+            and decode head are loaded in :meth:`init_weights`, i.e. before any
+            training step. A missing file is an error naming it.
+        test_cfg: mmseg's keys (``mode='whole'|'slide'``, ``crop_size``,
+            ``stride``) plus ``score`` (``'LLR'`` with a UEM, else ``'ID'``;
+            see :func:`~mmseg_uem.models.utils.scores.anomaly_score`) and
+            ``batch_windows`` (sliding windows per forward pass, default 8;
+            1 reproduces mmseg's one-window loop).
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 decode_head: ConfigType,
+                 *,
+                 auxiliary_head: OptConfigType = None,
+                 stage: int = 1,
+                 stage1_checkpoint: Optional[str] = None,
+                 neck: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: OptMultiConfig = None):
+        if stage not in (1, 2):
+            raise ValueError(f'stage must be 1 or 2, got {stage!r}')
+        if stage == 2 and auxiliary_head is None:
+            raise ValueError('stage=2 trains the UEM: set auxiliary_head=dict(type="UEMHead", ...)')
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            pretrained=pretrained,
+            init_cfg=init_cfg)
+        if self.with_auxiliary_head and isinstance(self.auxiliary_head, nn.ModuleList):
+            raise ValueError('UEMEncoderDecoder takes one auxiliary head: the UEMHead')
+        self.stage = stage
+        self.stage1_checkpoint = stage1_checkpoint
+        # F (K channels) and, with a UEM, O (2 channels) travel together through
+        # slide inference and mmseg's un-padding / un-flipping / resizing.
+        self.num_uem_channels = 2 if self.with_auxiliary_head else 0
+        self.out_channels = self.decode_head.out_channels + self.num_uem_channels
+        # mmseg reads test_cfg by attribute (test_cfg.mode, .stride, .crop_size)
+        self.test_cfg = ConfigDict(test_cfg if test_cfg is not None else dict(mode='whole'))
+        _ = self.score  # validate test_cfg.score now, not at the first prediction
+        if stage == 2:
+            self._freeze_stage1()
+
+    @property
+    def score(self) -> str:
+        """Anomaly score of ``test_cfg.score`` (read at every prediction, so it can be
+        changed on a built model); default 'LLR' with a UEM, else 'ID'."""
+        score = self.test_cfg.get('score', 'LLR' if self.with_auxiliary_head else 'ID')
+        if score not in SCORE_MODES:
+            raise ValueError(f'unknown test_cfg.score {score!r}; valid: {SCORE_MODES}')
+        if score in _UEM_SCORES and not self.with_auxiliary_head:
+            raise ValueError(f'test_cfg.score={score!r} needs the UEM (auxiliary_head); '
+                             'a stage-1 model can use ID, MSP, MaxLogit, Energy or RbA')
+        return score
+
+    # ------------------------------------------------------------------ stages
+    @property
+    def stage1_modules(self) -> List[nn.Module]:
+        modules = [self.backbone, self.decode_head]
+        if self.with_neck:
+            modules.append(self.neck)
+        return modules
+
+    def _freeze_stage1(self) -> None:
+        for module in self.stage1_modules:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'UEMEncoderDecoder':
+        """Keep frozen stage-1 modules in eval mode (no BatchNorm statistic,
+        GMM memory or EM step may move in stage 2)."""
+        super().train(mode)
+        if self.stage == 2:
+            for module in self.stage1_modules:
+                module.eval()
+        return self
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.stage == 2:
+            self.load_stage1()
+
+    def load_stage1(self) -> None:
+        """Load backbone, neck and decode head from ``stage1_checkpoint``."""
+        path = self.stage1_checkpoint
+        if path is None:
+            raise ValueError(
+                'stage=2 needs model.stage1_checkpoint: the checkpoint of the stage-1 run '
+                '(train the matching configs/uem/*_stage1_*.py config first)')
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'stage-1 checkpoint not found: {path}. Train the stage-1 config first '
+                '(see README, "Training"), or point model.stage1_checkpoint at it.')
+        ckpt = _load_checkpoint(path, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt)
+        prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
+        own = {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}
+        missing = sorted(k for k in own if k not in state)
+        mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+        if missing or mismatched:
+            raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
+                           f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
+        self.load_state_dict({k: state[k] for k in own}, strict=False)
+        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}', logger='current')
+
+    # --------------------------------------------------------------- training
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        patch = getattr(self.backbone, 'patch_size', None)
+        if patch and _covered_size(inputs.shape[2:], patch) != tuple(inputs.shape[2:]):
+            # the heads resize their maps to the label size: maps that cover the backbone's
+            # zero padding would be stretched over the image, misaligned with the labels
+            raise ValueError(
+                f'training inputs {tuple(inputs.shape[2:])} are not multiples of the '
+                f'backbone patch size {patch}: pad them (data_preprocessor size=... or '
+                f'size_divisor={patch}, seg_pad_val=void)')
+        x = self.extract_feat(inputs)  # the backbone runs once per step
+        if self.stage == 1:
+            return self._decode_head_forward_train(x, data_samples)
+        # Stage 2: the inlier head is a frozen, eval-mode function of x.
+        with torch.no_grad():
+            inlier_scores = self.decode_head.forward(x)
+        losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples, self.train_cfg)
+        return {f'uem.{k}': v for k, v in losses.items()}
+
+    # -------------------------------------------------------------- inference
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """(B, 3, h, w) -> (B, K [+ 2], h, w) float32: F and, with a UEM, O, upsampled
+        bilinearly to the input size.
+
+        DINOv2 zero-pads h, w up to multiples of the patch size p, so its feature grid
+        covers the padded image: the maps are resized to the padded size and the
+        padding is cropped (resizing straight to h x w would shift every pixel by up to
+        p / 2)."""
+        x = self.extract_feat(inputs)
+        outs = [self.decode_head.forward(x)]
+        if self.with_auxiliary_head:
+            outs.append(self.auxiliary_head.forward(x))
+        height, width = inputs.shape[2:]
+        covered = _covered_size((height, width), getattr(self.backbone, 'patch_size', None))
+        outs = [resize(o.float(), size=covered, mode='bilinear', align_corners=self.align_corners)
+                for o in outs]
+        return torch.cat(outs, dim=1)[:, :, :height, :width]
+
+    def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` at a time.
+
+        Windows of all images in the batch share one size, so they stack; the
+        result equals mmseg's one-window loop (``batch_windows=1``).
+        """
+        h_stride, w_stride = self.test_cfg.stride
+        h_crop, w_crop = self.test_cfg.crop_size
+        chunk = int(self.test_cfg.get('batch_windows', 8))
+        if chunk < 1:
+            raise ValueError(f'test_cfg.batch_windows must be >= 1, got {chunk}')
+        batch_size, _, h_img, w_img = inputs.shape
+        windows = [(b, y1, y2, x1, x2)
+                   for b in range(batch_size)
+                   for y1, y2 in window_grid(h_img, h_crop, h_stride)
+                   for x1, x2 in window_grid(w_img, w_crop, w_stride)]
+        # float32 sums whatever the input dtype (encode_decode returns float32)
+        preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img),
+                                 dtype=torch.float32)
+        count = inputs.new_zeros((batch_size, 1, h_img, w_img), dtype=torch.float32)
+        for start in range(0, len(windows), chunk):
+            group = windows[start:start + chunk]
+            crops = torch.stack([inputs[b, :, y1:y2, x1:x2] for b, y1, y2, x1, x2 in group])
+            metas = [dict(batch_img_metas[b], img_shape=crops.shape[2:])
+                     for b, *_ in group]
+            logits = self.encode_decode(crops, metas)
+            for (b, y1, y2, x1, x2), logit in zip(group, logits):
+                preds[b, :, y1:y2, x1:x2] += logit
+                count[b, :, y1:y2, x1:x2] += 1
+        return preds / count
+
+    def split_scores(self, logits: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """(..., K [+ 2], H, W) -> F (..., K, H, W), O (..., 2, H, W) or None."""
+        num_classes = self.decode_head.out_channels
+        if not self.num_uem_channels:
+            return logits, None
+        return logits[..., :num_classes, :, :], logits[..., num_classes:, :, :]
+
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """Un-pad, un-flip and resize F and O to the original size, then form
+        the anomaly score there (scores are nonlinear: resizing them afterwards
+        would differ)."""
+        batch_size, _, height, width = seg_logits.shape
+        score_mode = self.score
+        only_prediction = data_samples is None
+        if only_prediction:
+            data_samples = [SegDataSample() for _ in range(batch_size)]
+        for i in range(batch_size):
+            logits = seg_logits[i:i + 1]
+            if not only_prediction:
+                meta = data_samples[i].metainfo
+                left, right, top, bottom = meta.get(
+                    'img_padding_size', meta.get('padding_size', None)) or [0] * 4
+                logits = logits[:, :, top:height - bottom, left:width - right]
+                if meta.get('flip', False):
+                    direction = meta.get('flip_direction', 'horizontal')
+                    if direction not in ('horizontal', 'vertical'):
+                        raise ValueError(f'unknown flip_direction {direction!r}')
+                    logits = logits.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
+                logits = resize(logits, size=meta['ori_shape'], mode='bilinear',
+                                align_corners=self.align_corners, warning=False)
+            inlier, uem = self.split_scores(logits)
+            score = anomaly_score(inlier, uem, mode=score_mode)
+            data_samples[i].set_data({
+                'seg_logits': PixelData(data=inlier[0]),
+                'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
+                'pred_anomaly_score': PixelData(data=score[0].float()),
+            })
+        return data_samples
+
+    def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
+        """Raw network output: F and O concatenated at the input size."""
+        return self.encode_decode(inputs, [])
+
+
+def _covered_size(size: Sequence[int], patch: Optional[int]) -> Tuple[int, int]:
+    """Image size rounded up to whole patches (the area the backbone's grid covers)."""
+    if not patch:
+        return tuple(size)
+    return tuple(math.ceil(s / patch) * patch for s in size)

@@ -1,0 +1,50 @@
+"""Smoke test of the throughput benchmark's parts on a tiny model (numbers, not timings)."""
+import torch
+from mmengine.registry import init_default_scope
+
+import mmseg_uem  # noqa: F401  (registers the modules)
+from mmseg_uem.utils import benchmark as bm
+
+torch.set_num_threads(2)
+init_default_scope('mmseg')
+ARCH = dict(embed_dims=32, num_layers=4, num_heads=2)
+SIZES = dict(arch=ARCH, out_indices=(0, 1, 2, 3), channels=16, num_classes=3, memory_size=20,
+             mlp_channels=(16, 8))
+TIMING = dict(runs=1, warmup=0)
+
+
+def test_default_out_indices():
+    assert bm.default_out_indices(12) == (1, 4, 8, 11)
+    assert bm.default_out_indices(4) == (0, 1, 2, 3)
+    assert bm.default_out_indices(8) == (1, 3, 5, 7)
+
+
+def test_backbone_twins_carry_our_weights():
+    backbone = bm.DINOv2(ARCH, out_indices=(0, 1, 2, 3))
+    rows = bm.bench_backbone(backbone, torch.randn(1, 3, 28, 42), precisions=['fp32'],
+                             **TIMING)
+    names = [r['name'] for r in rows]
+    assert names[0] == 'ours (DINOv2)' and 'mmpretrain VisionTransformer' in names
+    for r in rows[1:]:
+        assert r['max_abs_diff'] < 1e-5, r  # same weights: same final map at the 37x37 grid
+    assert all(r['images_per_s'] > 0 and r['peak_mib'] >= 0 for r in rows)
+
+
+def test_training_and_inference_sections():
+    imgs, samples = bm.synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
+    labels = torch.stack([s.gt_sem_seg.data for s in samples])
+    assert {0, 254, 255} <= set(labels.unique().tolist())
+    cfgs = {v: bm.segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
+    rows = bm.bench_training(cfgs, imgs, samples, precisions=['fp32', 'bf16'],
+                             backbone_ips={'fp32': 1.0, 'bf16': 1.0}, **TIMING)
+    assert [(r['name'], r['precision']) for r in rows] == [
+        ('G', 'fp32'), ('G', 'bf16'), ('D-D', 'fp32'), ('D-D', 'bf16')]
+    assert rows[0]['section'] == 'stage-1 train step'
+    assert rows[2]['section'] == 'stage-2 train step'
+    test_cfg = dict(mode='slide', crop_size=(28, 42), stride=(14, 14), batch_windows=4)
+    rows = bm.bench_inference(bm.segmentor_cfg('D-D', **SIZES, test_cfg=test_cfg),
+                              torch.randn(1, 3, 56, 84), precisions=['fp32'], **TIMING)
+    assert [r['name'] for r in rows] == ['mmseg stock slide loop', 'ours (batched windows)']
+    assert rows[1]['max_abs_diff'] < 1e-5 and rows[1]['vs_stock'] > 0
+    table = bm.markdown(rows, bm.environment(torch.device('cpu')), dict(runs=1))
+    assert 'slide inference' in table and 'torch=' in table

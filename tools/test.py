@@ -12,7 +12,15 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.utils.cli import EVAL_METRICS, apply_eval_metrics, enable_anomaly_outputs
+from mmseg_uem.utils.cli import (
+    EVAL_METRICS,
+    apply_eval_metrics,
+    check_checkpoint_file,
+    check_dataset_files,
+    enable_anomaly_outputs,
+    finish_distributed,
+    setup_cpu_distributed,
+)
 
 
 def parse_args():
@@ -77,8 +85,12 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
+    check_checkpoint_file(args.checkpoint)
+    check_dataset_files(cfg, ['test_dataloader'])
+    setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -13,7 +13,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.utils.cli import check_stage1_checkpoint
+from mmseg_uem.utils.cli import (
+    check_dataset_files,
+    check_stage1_checkpoint,
+    finish_distributed,
+    setup_cpu_distributed,
+)
 
 
 def parse_args():
@@ -67,9 +72,12 @@ def main():
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
     check_stage1_checkpoint(cfg)
+    check_dataset_files(cfg, ['train_dataloader', 'val_dataloader'])
+    setup_cpu_distributed(cfg)
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

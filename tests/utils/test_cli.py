@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from mmseg_uem.utils.cli import apply_eval_metrics, enable_anomaly_outputs
@@ -69,5 +70,8 @@ def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
     assert 'python tools/train.py configs/uem/dinov2_g_stage1_cityscapes.py' in str(err.value)
     missing.parent.mkdir()
     missing.write_bytes(b'x')
+    with pytest.raises(ValueError, match='truncated or not a torch checkpoint'):
+        check_stage1_checkpoint(cfg)  # present but not a checkpoint
+    torch.save({'state_dict': {}}, missing)
     check_stage1_checkpoint(cfg)  # present: no error
     check_stage1_checkpoint(Config(dict(model=dict(type='UEMEncoderDecoder', stage=1))))

@@ -163,7 +163,21 @@ def check_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]
         msg += '\n  hint: the checkpoint has no register tokens: use an arch without "_reg".'
     if 'register_tokens' in unexpected:
         msg += '\n  hint: the checkpoint has register tokens: use a "_reg" arch.'
-    if any(s.startswith('pos_embed ') for s in bad_shapes):
+    dims = {name: t.shape[-1] for name, t in (('checkpoint', given.get('cls_token')),
+                                              ('model', expected.get('cls_token')))
+            if isinstance(t, Tensor)}
+    if len(dims) == 2 and dims['checkpoint'] != dims['model']:
+        # a whole-architecture mismatch: say so first, the key listing is then all of them
+        msg += (f"\n  hint: the checkpoint's embedding dim is {dims['checkpoint']}, the "
+                f"model's {dims['model']}: another ViT size (vits14 384, vitb14 768, "
+                'vitl14 1024, vitg14 1536): set the arch to match the checkpoint.')
+    elif 'pos_embed' in given and 'pos_embed' in expected and \
+            given['pos_embed'].shape[1] != expected['pos_embed'].shape[1]:
         msg += ('\n  hint: pos_embed is stored at the img_size / patch_size grid '
                 '(official: 518 / 14 = 37x37): set img_size accordingly.')
+    blocks = [{int(k.split('.')[1]) for k in keys if k.startswith('blocks.')}
+              for keys in (given, expected)]
+    if all(blocks) and len(blocks[0]) != len(blocks[1]):
+        msg += (f'\n  hint: the checkpoint has {len(blocks[0])} blocks, the model '
+                f'{len(blocks[1])}: set num_layers / the arch to match.')
     raise RuntimeError(msg)

@@ -20,6 +20,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.checks import check_finite, check_train_labels
 from ..utils.gmm import (
     diagonal_gaussian_log_prob,
     em_update,
@@ -279,8 +280,13 @@ class GMMHead(BaseDecodeHead):
         return labels.masked_fill(labels == self.outlier_index, self.ignore_index)
 
     def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
-        """CE + contrast losses; EM memory update when in train mode."""
+        """CE + contrast losses; EM memory update when in train mode. A label map of the
+        wrong size, channels or values is an error naming its file; non-finite class scores
+        stop training (before the EM update and the optimizer step)."""
+        check_train_labels(batch_data_samples, num_classes=self.num_classes,
+                           ignore_index=self.ignore_index, outlier_index=self.outlier_index)
         out = self._decode(inputs)
+        check_finite(out.scores, what='GMMHead class scores')
         losses = self.loss_by_feat(out.scores, batch_data_samples)
         labels = grid_labels(self._stack_batch_gt(batch_data_samples), out.scores.shape[2:],
                              num_classes=self.num_classes,

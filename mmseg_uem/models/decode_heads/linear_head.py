@@ -8,6 +8,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.checks import check_finite, check_train_labels
 from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 
@@ -50,7 +51,15 @@ class LinearDecoderHead(BaseDecodeHead):
         """Backbone maps -> class logits F (B, K, 4h, 4w) ('none': (B, K, h_0, w_0))."""
         return self.cls_seg(self.decoder(self._transform_inputs(inputs)))
 
+    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
+        """mmseg's CE; non-finite logits stop training before the optimizer step."""
+        check_finite(seg_logits, what='LinearDecoderHead logits')
+        return super().loss_by_feat(seg_logits, batch_data_samples)
+
     def _stack_batch_gt(self, batch_data_samples) -> Tensor:
-        """(B, 1, H, W) labels with pasted outliers turned into ``ignore_index``."""
+        """(B, 1, H, W) labels with pasted outliers turned into ``ignore_index``; a label
+        map of the wrong size, channels or values is an error naming its file."""
+        check_train_labels(batch_data_samples, num_classes=self.num_classes,
+                           ignore_index=self.ignore_index, outlier_index=self.outlier_index)
         labels = super()._stack_batch_gt(batch_data_samples)
         return labels.masked_fill(labels == self.outlier_index, self.ignore_index)

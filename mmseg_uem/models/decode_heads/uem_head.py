@@ -18,6 +18,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.checks import check_finite
 from .gmm_head import GMMClassifier, contrast_loss, grid_labels
 
 CLASSIFIERS = ('linear', 'gmm')
@@ -140,6 +141,8 @@ class UEMHead(BaseDecodeHead):
             f_up = F.interpolate(inlier_scores.detach().float(), size=size, mode='bilinear',
                                  align_corners=self.align_corners)  # (B, K, H, W)
             llr = o_up[:, 1] - o_up[:, 0] - f_up.amax(1)  # (B, H, W)
+            # NaN / inf in O or F: stop here, before any loss, EM update or optimizer step
+            check_finite(llr, what='UEMHead LLR = O1 - O0 - max_k F_k')
             target = t[:, 0]
             valid = target != self.ignore_index
             losses = dict(loss_bce=_masked_bce(llr, target, valid))

@@ -1,0 +1,88 @@
+"""Guards on what reaches a decode head in training: label maps and non-finite values.
+
+Shape key: B batch, H x W label (and padded image) size.
+
+mmseg's stock ``LoadAnnotations`` neither compares a label's size with its image's nor checks
+its values, and the losses then fail far from the cause ("Target 30 is out of bounds",
+"stack expects each tensor to be equal size") or, for a single-image batch, not at all.
+NaN / inf features would silently poison the weights (the optimizer steps on NaN gradients)
+or the GMM memories. These checks run on the batch a head receives, cost one comparison
+pass, and name the files / the training iteration.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+
+def _files(sample) -> str:
+    meta = sample.metainfo
+    return f"label {meta.get('seg_map_path', '<unknown>')} (image {meta.get('img_path', '?')})"
+
+
+def _padded_image_size(meta: dict) -> Optional[Tuple[int, int]]:
+    """(H, W) of the image tensor the label must match: ``img_shape`` plus the padding that
+    ``SegDataPreProcessor`` added to both (``padding_size`` = left, right, top, bottom)."""
+    if 'img_shape' not in meta:
+        return None
+    height, width = (int(s) for s in meta['img_shape'][:2])
+    left, right, top, bottom = meta.get('padding_size', None) or (0, 0, 0, 0)
+    return height + int(top) + int(bottom), width + int(left) + int(right)
+
+
+def check_train_labels(batch_data_samples: Sequence, *, num_classes: int, ignore_index: int,
+                       outlier_index: Optional[int] = None) -> None:
+    """Raise ``ValueError`` naming the files if a training label map is unusable.
+
+    Each ``gt_sem_seg.data`` must be (1, H, W) (a colour PNG read as a label gives 3
+    channels), have its image's (padded) size, and hold only classes ``0..num_classes-1``,
+    ``ignore_index`` and ``outlier_index`` (the pasted-outlier id, if any). One host sync
+    per batch (the value test), none for the shapes.
+    """
+    bad_masks = []
+    for sample in batch_data_samples:
+        label: Tensor = sample.gt_sem_seg.data
+        if label.dim() != 3 or label.shape[0] != 1:
+            raise ValueError(f'{_files(sample)} gives a map of shape {tuple(label.shape)}, '
+                             'not (1, H, W): a colour image instead of a label map?')
+        expected = _padded_image_size(sample.metainfo)
+        if expected is not None and tuple(label.shape[1:]) != expected:
+            raise ValueError(
+                f'{_files(sample)}: label {label.shape[1]}x{label.shape[2]} but image '
+                f'{expected[0]}x{expected[1]} after the pipeline; the label file and the image '
+                'file must have the same size')
+        bad = (label < 0) | (label >= num_classes)
+        bad &= label != ignore_index
+        if outlier_index is not None:
+            bad &= label != outlier_index
+        bad_masks.append(bad)
+    if not bad_masks or not bool(torch.stack([b.any() for b in bad_masks]).any()):
+        return
+    sample, bad = next((s, b) for s, b in zip(batch_data_samples, bad_masks) if b.any())
+    values = torch.unique(sample.gt_sem_seg.data[bad])[:10].tolist()
+    allowed = f'classes 0..{num_classes - 1}, void {ignore_index}'
+    if outlier_index is not None:
+        allowed += f', pasted outlier {outlier_index}'
+    raise ValueError(f'{_files(sample)} holds values {values} outside the training label set '
+                     f'({allowed}); convert the labels (e.g. labelIds -> trainIds) or fix '
+                     'num_classes')
+
+
+def current_iteration() -> Optional[int]:
+    """1-based training iteration as in the log lines ``Iter(train) [k/N]``, if known."""
+    from mmengine.logging import MessageHub
+
+    iteration = MessageHub.get_current_instance().get_info('iter')
+    return None if iteration is None else int(iteration) + 1
+
+
+def check_finite(x: Tensor, *, what: str) -> None:
+    """Raise ``RuntimeError`` naming ``what`` and the training iteration if ``x`` holds NaN
+    or inf; the raise comes before the backward pass and the optimizer step."""
+    if bool(torch.isfinite(x).all()):
+        return
+    num_nan, num_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+    iteration = current_iteration()
+    at = f'training iteration {iteration}' if iteration is not None else 'this step'
+    raise RuntimeError(f'{what}: {num_nan} NaN and {num_inf} inf values at {at}; stopped '
+                       'before the optimizer step (checkpoints already written are intact)')

@@ -1,0 +1,185 @@
+"""Bad models and checkpoints, end to end through tools/train.py and tools/test.py.
+
+- DINOv2 weights of another architecture, or with / without register tokens against the
+  config: the error lists the mismatched keys (and hints at ``_reg``), before any step;
+- a truncated checkpoint (DINOv2 weights, stage-1 checkpoint, test checkpoint): an error
+  naming the file;
+- a pickle holding arbitrary objects, offered as DINOv2 weights, as the stage-1 checkpoint or
+  to tools/test.py: refused by ``torch.load(weights_only=True)`` -- the object's code never
+  runs (it would create a marker file);
+- a stage-2 config whose stage-1 checkpoint does not exist: tools/train.py stops before
+  building anything, saying how to produce it.
+"""
+import importlib.util
+import pathlib
+import re
+import sys
+
+import pytest
+import torch
+from rel_utils import (
+    ROOT,
+    checkpoint_iters,
+    fast_in_process,
+    last_error_line,
+    make_data,
+    make_stage1_checkpoint,
+    run_tool,
+    write_config,
+)
+
+from mmseg_uem.models.backbones import DINOv2
+
+TINY = dict(embed_dims=32, num_layers=4, num_heads=2)
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch):
+    yield from fast_in_process(monkeypatch)
+
+
+class _Payload:
+    """Unpickling this calls ``Path.touch(marker)``: proof that code ran."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker, )
+
+
+def _malicious(path: pathlib.Path, marker: pathlib.Path, state: dict) -> pathlib.Path:
+    torch.save(dict(state, payload=_Payload(marker)), path)
+    return path
+
+
+def _truncated(path: pathlib.Path, source: pathlib.Path) -> pathlib.Path:
+    data = source.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+def _dinov2_weights(path: pathlib.Path, **arch) -> pathlib.Path:
+    arch = dict(TINY, **arch)
+    torch.save(DINOv2(arch=arch, out_indices=[arch['num_layers'] - 1]).state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def run_main(monkeypatch, tmp_path):
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.chdir(tmp_path)
+
+    def run(tool, *args):
+        spec = importlib.util.spec_from_file_location(f'uem_tool_{tool}',
+                                                      ROOT / 'tools' / f'{tool}.py')
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        monkeypatch.setattr(sys, 'argv', [f'{tool}.py', *map(str, args)])
+        return module.main()
+
+    return run
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_data(tmp_path / 'data', num_train=2, coco=True, road_anomaly=1)
+
+
+def _weights_cases(tmp_path):
+    marker = tmp_path / 'code_ran'
+    reg = _dinov2_weights(tmp_path / 'reg4.pth', num_register_tokens=4)
+    return marker, {
+        'registers in checkpoint, none in config': (
+            dict(), reg, RuntimeError,
+            r'unexpected keys \(1\): register_tokens[\s\S]*use a "_reg" arch'),
+        'registers in config, none in checkpoint': (
+            dict(num_register_tokens=4), _dinov2_weights(tmp_path / 'plain.pth'), RuntimeError,
+            r'missing keys \(1\): register_tokens[\s\S]*use an arch without "_reg"'),
+        'another width': (
+            dict(), _dinov2_weights(tmp_path / 'wide.pth', embed_dims=48, num_heads=3),
+            RuntimeError, r"shape mismatches \(checkpoint vs model\) \(\d+\)[\s\S]*"
+                          r"checkpoint's embedding dim is 48, the model's 32"),
+        'another depth': (
+            dict(), _dinov2_weights(tmp_path / 'shallow.pth', num_layers=2), RuntimeError,
+            r'missing keys \(28\): blocks\.2\.attn[\s\S]*checkpoint has 2 blocks, the model 4'),
+        'truncated': (dict(), _truncated(tmp_path / 'cut.pth', reg), RuntimeError,
+                      'truncated, corrupt or not a torch checkpoint'),
+        'pickle with code': (dict(), _malicious(tmp_path / 'evil.pth', marker, {}),
+                             RuntimeError, r'refused .*weights_only.*GLOBAL pathlib'),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('case', ['registers in checkpoint, none in config',
+                                  'registers in config, none in checkpoint',
+                                  'another width', 'another depth', 'truncated',
+                                  'pickle with code'])
+def test_bad_dinov2_weights_stop_training_before_any_step(tmp_path, data, run_main, case):
+    marker, cases = _weights_cases(tmp_path)
+    arch, weights, error, pattern = cases[case]
+    cfg = write_config(tmp_path / 'weights.py', data, max_iters=1,
+                       backbone_init=dict(type='Pretrained', checkpoint=str(weights)))
+    options = [f'model.backbone.arch.{k}={v}' for k, v in arch.items()]
+    with pytest.raises(error, match=pattern) as err:
+        run_main('train', cfg, '--work-dir', tmp_path / 'work',
+                 *(['--cfg-options', *options] if options else []))
+    assert str(weights) in str(err.value)
+    assert not marker.exists()
+    assert checkpoint_iters(tmp_path / 'work') == []
+
+
+@pytest.mark.slow
+def test_bad_stage1_checkpoints_stop_stage2_naming_them(tmp_path, data, run_main):
+    marker = tmp_path / 'code_ran'
+    stage1_cfg = write_config(tmp_path / 's1.py', data)
+    good = make_stage1_checkpoint(stage1_cfg, tmp_path / 'stage1.pth')
+    state = torch.load(good, map_location='cpu', weights_only=True)
+
+    cut = _truncated(tmp_path / 'cut.pth', good)
+    cfg = write_config(tmp_path / 'cut_s2.py', data, stage=2, stage1=str(cut), max_iters=1)
+    with pytest.raises(ValueError, match=f'stage-1 checkpoint {re.escape(str(cut))} is '
+                                         'truncated'):
+        run_main('train', cfg, '--work-dir', tmp_path / 'work_cut')
+    assert not (tmp_path / 'work_cut').exists()
+
+    evil = _malicious(tmp_path / 'evil.pth', marker, state)
+    cfg = write_config(tmp_path / 'evil_s2.py', data, stage=2, stage1=str(evil), max_iters=1)
+    with pytest.raises(Exception, match=r'Weights only load failed[\s\S]*GLOBAL pathlib'):
+        run_main('train', cfg, '--work-dir', tmp_path / 'work_evil')
+    assert not marker.exists()
+    assert checkpoint_iters(tmp_path / 'work_evil') == []
+
+
+@pytest.mark.slow
+def test_bad_test_checkpoints_are_refused(tmp_path, data, run_main):
+    marker = tmp_path / 'code_ran'
+    cfg = write_config(tmp_path / 'test_cfg.py', data)
+    good = make_stage1_checkpoint(cfg, tmp_path / 'stage1.pth')
+    cut = _truncated(tmp_path / 'cut.pth', good)
+    with pytest.raises(ValueError, match=f'checkpoint {re.escape(str(cut))} is truncated'):
+        run_main('test', cfg, cut, '--work-dir', tmp_path / 'work')
+    evil = _malicious(tmp_path / 'evil.pth', marker,
+                      torch.load(good, map_location='cpu', weights_only=True))
+    with pytest.raises(Exception, match=r'Weights only load failed[\s\S]*GLOBAL pathlib'):
+        run_main('test', cfg, evil, '--work-dir', tmp_path / 'work')
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_missing_stage1_checkpoint_stops_tools_train_before_anything(tmp_path, data):
+    """Through a real ``python tools/train.py`` process, as a user runs it."""
+    missing = tmp_path / 'stage1' / 'iter_500.pth'
+    cfg = write_config(tmp_path / 'stage2.py', data, stage=2, stage1=str(missing))
+    with open(cfg, 'a') as f:
+        f.write("stage1_config = 'configs/uem/demo/demo_g_stage1.py'\n")
+    proc = run_tool(ROOT / 'tools' / 'train.py', cfg, '--work-dir', tmp_path / 'work',
+                    cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert last_error_line(proc).startswith(
+        "or point to an existing checkpoint")  # the last line of the multi-line message
+    assert f"FileNotFoundError: stage 2 needs the stage-1 checkpoint model.stage1_checkpoint="\
+        f"'{missing}', which does not exist" in proc.stderr
+    assert f'python tools/train.py configs/uem/demo/demo_g_stage1.py --work-dir ' \
+        f'{missing.parent}' in proc.stderr
+    assert not (tmp_path / 'work').exists()  # no Runner, no work_dir, no log

@@ -5,7 +5,7 @@ Steps, each through the same command-line tools a user runs:
 1. generate the miniature data (Cityscapes, COCO, RoadAnomaly formats) and the COCO
    outlier bank under ``work_dirs/demo/data``;
 2. ``tools/train.py`` stage 1 (``configs/uem/demo/demo_g_stage1.py``) and stage 2
-   (``configs/uem/demo/demo_gg.py``);
+   (``configs/uem/demo/demo_gd.py``);
 3. ``tools/test.py`` the stage-2 model on the miniature RoadAnomaly set with the ID, OoD
    and LR scores (``--eval AP FPR95 AUROC``, heat maps of the LR run via ``--show-dir``),
    and both models on the miniature Cityscapes val split (``--eval mIoU``);
@@ -23,8 +23,8 @@ from typing import Dict, List, Optional
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'uem', 'demo')
 STAGE1_CONFIG = osp.join(CONFIG_DIR, 'demo_g_stage1.py')
-STAGE2_CONFIG = osp.join(CONFIG_DIR, 'demo_gg.py')
-MIOU_CONFIG = osp.join(CONFIG_DIR, 'demo_gg_test-cityscapes.py')
+STAGE2_CONFIG = osp.join(CONFIG_DIR, 'demo_gd.py')
+MIOU_CONFIG = osp.join(CONFIG_DIR, 'demo_gd_test-cityscapes.py')
 
 #: Data sizes: enough frames to learn the procedural scenes in a few hundred steps.
 DATA_ARGS = dict(size=(168, 336), seed=0, num_train=48, num_val=6, num_coco=48,
@@ -105,7 +105,7 @@ def run_demo(work_dir: str = 'work_dirs/demo') -> Dict[str, Dict[str, float]]:
     run_tool(['tools/train.py', STAGE1_CONFIG, '--work-dir', stage1_dir],
              osp.join(stage1_dir, 'train.log'))
     stage1_ckpt = osp.join(stage1_dir, 'iter_500.pth')
-    log('stage 2: UEM (G-G) with AnomalyMix, everything of stage 1 frozen')
+    log('stage 2: UEM (G-D: linear UEM head) with AnomalyMix, everything of stage 1 frozen')
     run_tool(['tools/train.py', STAGE2_CONFIG, '--work-dir', stage2_dir,
               '--cfg-options', f'model.stage1_checkpoint={stage1_ckpt}'],
              osp.join(stage2_dir, 'train.log'))

@@ -197,6 +197,12 @@ def test_stage_config_errors(tmp_path):
     model = build(model_cfg(uem='linear', stage=2, stage1_checkpoint=str(path)))
     with pytest.raises(KeyError, match='decode_head.classifier'):
         model.init_weights()
+    # a truncated file: the error names it
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(path.read_bytes()[:200])
+    model = build(model_cfg(uem='linear', stage=2, stage1_checkpoint=str(broken)))
+    with pytest.raises(RuntimeError, match='could not load the stage-1 checkpoint .*broken.pth'):
+        model.init_weights()
 
 
 # ---------------------------------------------------------------------------- inference

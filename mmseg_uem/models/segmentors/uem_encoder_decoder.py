@@ -164,7 +164,11 @@ class UEMEncoderDecoder(EncoderDecoder):
             raise FileNotFoundError(
                 f'stage-1 checkpoint not found: {path}. Train the stage-1 config first '
                 '(see README, "Training"), or point model.stage1_checkpoint at it.')
-        ckpt = _load_checkpoint(path, map_location='cpu')
+        try:
+            # weights_only loading (torch >= 2.6 default; mmengine's own objects allowed)
+            ckpt = _load_checkpoint(path, map_location='cpu')
+        except Exception as err:
+            raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
         state = ckpt.get('state_dict', ckpt)
         prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
         own = {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}

@@ -1,6 +1,6 @@
 # Demo: inlier mIoU of the stage-2 model on the miniature Cityscapes val split
 # (must equal the stage-1 model's: stage 2 leaves stage 1 bitwise unchanged).
-_base_ = './demo_gg.py'
+_base_ = './demo_gd.py'
 demo_root = 'work_dirs/demo/data/'
 test_dataloader = dict(
     _delete_=True,

@@ -5,10 +5,14 @@
 SHELL := /bin/bash
 PYTEST_ARGS ?=
 
-.PHONY: env test lint pytest demo clean
+.PHONY: env test lint demo clean
 
 env:
 	@bash tools/setup_env.sh >/dev/null
+
+# PYTHONPATH: this checkout's package wins over wherever the shared editable install points
+# (several clones share one environment), in pytest and in the tools it launches.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 test:
 	@PY="$$(bash tools/setup_env.sh)" && \

@@ -232,3 +232,45 @@ def finish_distributed() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def add_common_args(parser) -> None:
+    """The arguments ``tools/train.py`` and ``tools/test.py`` share with mmseg's tools."""
+    from mmengine.config import DictAction
+
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_cli_config(args) -> Config:
+    """Read ``args.config`` and apply the common arguments (launcher, ``--cfg-options``,
+    work_dir with mmseg's priority: CLI > config > ``./work_dirs/<config name>``)."""
+    import os
+
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """The Runner (or the config's ``runner_type``), after setting up CPU DDP if needed."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    setup_cpu_distributed(cfg)
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

@@ -42,10 +42,19 @@ def autocast(device: torch.device, precision: str):
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled every 2 ms (Linux)."""
+class PeakMemory:
+    """Peak memory above the level at entry: the CUDA allocator's, or the resident set size
+    sampled every 2 ms by a thread (Linux /proc)."""
 
-    def __enter__(self) -> 'PeakRSS':
+    def __init__(self, cuda: bool = False) -> None:
+        self.cuda = cuda
+
+    def __enter__(self) -> 'PeakMemory':
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            return self
         self.base = self.peak = self._rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -53,6 +62,10 @@ class PeakRSS:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+            return
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._rss())
@@ -65,6 +78,10 @@ class PeakRSS:
     def _rss() -> int:
         with open('/proc/self/statm') as f:
             return int(f.read().split()[1]) * 4096
+
+    @property
+    def extra(self) -> int:
+        return self.peak - self.base
 
 
 def measure(fns: Dict[str, Callable[[], None]], *, device: torch.device, runs: int,
@@ -89,7 +106,7 @@ def measure(fns: Dict[str, Callable[[], None]], *, device: torch.device, runs: i
             if device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(device)
                 before = torch.cuda.memory_allocated(device)
-            tracker = PeakRSS() if device.type != 'cuda' else nullcontext()
+            tracker = PeakMemory() if device.type != 'cuda' else nullcontext()
             with tracker:
                 start = time.perf_counter()
                 fn()

@@ -12,7 +12,6 @@ docs/evaluation.md) and computes average_precision_score + roc_curve (FPR95 = fi
 sampled every 2 ms) or the CUDA allocator peak, over the pixel count.
 """
 import argparse
-import threading
 import time
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from sklearn.metrics import auc, average_precision_score, roc_curve
 
 from mmseg_uem.evaluation.functional import metrics_from_sorted, sort_scores, split_by_label
+from mmseg_uem.utils.benchmark import PeakMemory
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,47 +37,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class Peak:
-    """Peak memory above the level at entry: the CUDA allocator's, or the resident set size
-    sampled every 2 ms by a thread (Linux /proc)."""
-
-    def __init__(self, cuda: bool = False) -> None:
-        self.cuda = cuda
-
-    def __enter__(self) -> 'Peak':
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-            return self
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated()
-            return
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
-
-    @staticmethod
-    def _rss() -> int:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * 4096
-
-    @property
-    def extra(self) -> int:
-        return self.peak - self.base
-
 
 def synthetic(num: int, args: argparse.Namespace):
     rng = np.random.default_rng(args.seed)
@@ -94,13 +53,13 @@ def ours(scores: torch.Tensor, labels: torch.Tensor) -> dict:
     """The OoDMetric path: split into the stored state (process), then sort and count
     (compute_metrics); peak extra memory is measured per stage."""
     sync = torch.cuda.synchronize if scores.is_cuda else (lambda: None)
-    with Peak(scores.is_cuda) as split_mem:
+    with PeakMemory(scores.is_cuda) as split_mem:
         t0 = time.perf_counter()
         pos, neg = split_by_label(scores, labels)
         sync()
         t1 = time.perf_counter()
     state_bytes = pos.numel() * pos.element_size() + neg.numel() * neg.element_size()
-    with Peak(scores.is_cuda) as compute_mem:
+    with PeakMemory(scores.is_cuda) as compute_mem:
         t1 = time.perf_counter()
         values = metrics_from_sorted(sort_scores(pos, inplace=True),
                                      sort_scores(neg, inplace=True))
@@ -147,7 +106,7 @@ def main() -> None:
         valid = (labels != 255).cpu().numpy()
         s64 = scores.cpu().numpy()[valid].astype(np.float64)
         y = labels.cpu().numpy()[valid].astype(np.int64)
-        with Peak() as mem:
+        with PeakMemory() as mem:
             ref = sklearn_metrics(s64, y)
         rows += [('sklearn: AP + roc_curve (float64 input)', f'{ref["total_s"]:.3f} s'),
                  ('sklearn: peak beyond its input / valid pixel', f'{mem.extra * per_valid:.2f} B'),

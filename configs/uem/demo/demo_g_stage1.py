@@ -5,7 +5,8 @@
 # freezes all of it, exactly as the paper freezes DINOv2 + the stage-1 network.
 _base_ = [
     '../../_base_/models/dinov2_g.py', '../../_base_/datasets/cityscapes.py',
-    '../../_base_/default_runtime.py'
+    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/schedule_demo.py'
 ]
 demo_root = 'work_dirs/demo/data/'
 crop_size = (168, 336)  # 12 x 24 patches of 14 px
@@ -45,19 +46,11 @@ val_dataloader = dict(
     num_workers=1,
     dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', eta_min=1e-6, power=1.0, by_epoch=False, begin=50, end=500),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=500, val_interval=500)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+train_cfg = dict(max_iters=500, val_interval=500)
+default_hooks = dict(checkpoint=dict(interval=500))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -8,7 +8,8 @@
 # LR = ID). configs/uem/dinov2_gg_cityscapes.py keeps the public setting for 4000 steps.
 _base_ = [
     '../../_base_/models/dinov2_gd.py', '../../_base_/datasets/cityscapes_anomalymix.py',
-    '../../_base_/datasets/road_anomaly.py', '../../_base_/default_runtime.py'
+    '../../_base_/datasets/road_anomaly.py', '../../_base_/default_runtime.py',
+    '../../_base_/schedules/schedule_demo.py'
 ]
 demo_root = 'work_dirs/demo/data/'
 crop_size = (168, 336)
@@ -46,20 +47,12 @@ val_dataloader = dict(
     num_workers=1,
     dataset=dict(data_root=demo_root + 'RoadAnomaly_jpg/', pipeline=road_anomaly_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', eta_min=1e-6, power=1.0, by_epoch=False, begin=30, end=300),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=300, val_interval=300)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+train_cfg = dict(max_iters=300, val_interval=300)
+default_hooks = dict(checkpoint=dict(interval=300))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
 stage1_config = 'configs/uem/demo/demo_g_stage1.py'

@@ -1,0 +1,38 @@
+"""``tools/test.py --eval AP FPR95 --show-dir --out`` on a generated OoD set: exactly the
+asked metrics are printed, one heat-map PNG and one re-scorable .npz per image."""
+import re
+
+import numpy as np
+import pytest
+import torch
+from rel_utils import ROOT, make_data, make_stage1_checkpoint, read_metrics, run_tool, write_config
+
+from mmseg_uem.evaluation.functional import pixel_metrics
+from mmseg_uem.evaluation.io import load_pooled_scores
+
+
+@pytest.mark.slow
+def test_eval_show_dir_and_out(tmp_path):
+    data = make_data(tmp_path / 'data', road_anomaly=3)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', 'FPR95',
+                    '--show-dir', tmp_path / 'vis', '--out', tmp_path / 'maps',
+                    '--work-dir', tmp_path / 'test', cwd=tmp_path.parent)
+    log = proc.stdout + proc.stderr
+    assert re.search(r'ood/AP: [\d.]+', log) and re.search(r'ood/FPR95: [\d.]+', log)
+    assert 'ood/AUROC' not in log
+    metrics = read_metrics(tmp_path / 'test')
+    assert {k for k in metrics if k.startswith('ood/')} == {'ood/AP', 'ood/FPR95'}
+
+    pngs = sorted((tmp_path / 'vis').rglob('*.png'))
+    assert len(pngs) == 3
+    maps = sorted((tmp_path / 'maps').glob('*.npz'))
+    assert len(maps) == 3
+    # the saved maps re-score to the printed numbers (percent)
+    pos, neg = load_pooled_scores(str(tmp_path / 'maps'))
+    scores = torch.cat([pos, neg])
+    labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).to(torch.uint8)
+    again = pixel_metrics(scores, labels, metrics=('AP', 'FPR95'))
+    np.testing.assert_allclose(100 * again['AP'], metrics['ood/AP'], rtol=1e-9)
+    np.testing.assert_allclose(100 * again['FPR95'], metrics['ood/FPR95'], rtol=1e-9)

@@ -125,18 +125,19 @@ class GMMClassifier(nn.Module):
         Returns:
             (P,) long global component index k*C + c, -1 where ``labels`` is -1.
         """
-        # All classes at once: row p is balanced among the C components of its own class
-        # (no Python loop over classes, no host synchronisation).
-        targets = torch.full_like(labels, -1)
-        rows = labels >= 0
-        cls = labels[rows]
-        per_class = log_likelihoods.detach()[rows].view(-1, self.num_classes, self.num_components)
+        # All classes at once: row p is balanced among the C components of its own class.
+        # Ignored rows form an extra group K whose result is discarded, so no masked
+        # indexing (and no host synchronisation) is needed.
+        valid = labels >= 0
+        cls = labels.clamp(min=0)
+        per_class = log_likelihoods.detach().view(-1, self.num_classes, self.num_components)
         own = per_class.gather(1, cls[:, None, None].expand(-1, 1, self.num_components))[:, 0]
-        _, assignment = grouped_sinkhorn_knopp(own, cls, self.num_classes,
+        groups = torch.where(valid, cls, torch.full_like(cls, self.num_classes))
+        _, assignment = grouped_sinkhorn_knopp(own, groups, self.num_classes + 1,
                                                num_iters=self.sinkhorn_iters,
                                                epsilon=self.sinkhorn_epsilon)
-        targets[rows] = cls * self.num_components + assignment
-        return targets
+        return torch.where(valid, cls * self.num_components + assignment,
+                           torch.full_like(labels, -1))
 
     @torch.no_grad()
     def update(self, embeddings: Tensor, targets: Tensor, correct: Tensor) -> None:
@@ -208,11 +209,13 @@ def grid_labels(labels: Tensor, size: Sequence[int], *, num_classes: int,
 
 
 def contrast_loss(log_likelihoods: Tensor, targets: Tensor) -> Tensor:
-    """Mean CE over all M raw log-likelihoods vs the assigned component (0 if none valid)."""
-    valid = targets >= 0
-    if not bool(valid.any()):
-        return log_likelihoods.sum() * 0.0
-    return F.cross_entropy(log_likelihoods[valid], targets[valid])
+    """Mean CE over all M raw log-likelihoods vs the assigned component (0 if none valid).
+
+    Summed over the valid pixels and divided by their count (at least 1), so there is no
+    data-dependent branch or indexing: no host synchronisation.
+    """
+    total = F.cross_entropy(log_likelihoods, targets, ignore_index=-1, reduction='sum')
+    return total / (targets >= 0).sum().clamp(min=1)
 
 
 @MODELS.register_module()

@@ -105,12 +105,12 @@ class UEMHead(BaseDecodeHead):
 
     def uem_targets(self, labels: Tensor) -> Tensor:
         """(B, 1, H, W) dataset labels -> long t: 1 outlier, 0 inlier, ``ignore_index`` else."""
-        t = torch.full_like(labels, self.ignore_index)
         inlier = (labels >= 0) & (labels < self.num_inlier_classes) & \
             (labels != self.ignore_index) & (labels != self.outlier_index)
-        t[inlier] = 0
-        t[labels == self.outlier_index] = 1
-        return t
+        # torch.where, not boolean setitem: no host synchronisation
+        t = torch.where(inlier, torch.zeros_like(labels),
+                        torch.full_like(labels, self.ignore_index))
+        return torch.where(labels == self.outlier_index, torch.ones_like(labels), t)
 
     def loss_by_uem(self, inputs: Sequence[Tensor], inlier_scores: Tensor,
                     batch_data_samples, train_cfg=None) -> dict:
@@ -162,7 +162,10 @@ class UEMHead(BaseDecodeHead):
 
 
 def _masked_bce(logits: Tensor, target: Tensor, valid: Tensor) -> Tensor:
-    """Mean BCE-with-logits over ``valid`` pixels; 0 (with a graph) when there are none."""
-    if not bool(valid.any()):
-        return logits.sum() * 0.0
-    return F.binary_cross_entropy_with_logits(logits[valid], target[valid].float())
+    """Mean BCE-with-logits over ``valid`` pixels; 0 (with a graph) when there are none.
+
+    Masked sum over the count (at least 1): no host synchronisation."""
+    weight = valid.to(logits.dtype)
+    total = F.binary_cross_entropy_with_logits(logits, target.float() * weight, weight=weight,
+                                               reduction='sum')
+    return total / weight.sum().clamp(min=1)

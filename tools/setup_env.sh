@@ -6,7 +6,7 @@
 # The environment lives outside the work tree so that later clones reuse it:
 #   $MMSEG_UEM_HOME (default ~/.cache/mmseg-uem)/venv-py<X.Y>
 # mmcv 2.1.0 has no wheel for torch 2.14: it is built once from the PyPI sdist
-# (about 25 min on 2 cores) into a wheel directory keyed by Python and torch
+# (10-25 min on 2 cores) into a wheel directory keyed by Python and torch
 # versions, $MMSEG_UEM_HOME/wheels/py<X.Y>-torch<V>/, and reused from there.
 # Pip's own wheel cache is bypassed for mmcv: it keys by sdist name only and
 # would silently reuse a wheel built against another torch.
@@ -56,7 +56,7 @@ TORCH_VER="$("$VPY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 WHEELS="$HOME_DIR/wheels/py$PY_VER-torch$TORCH_VER"
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "building mmcv 2.1.0 with CPU ops against torch $TORCH_VER (about 25 min on 2 cores)"
+    log "building mmcv 2.1.0 with CPU ops against torch $TORCH_VER (10-25 min on 2 cores)"
     build="$(mktemp -d)"
     "$VPY" -m pip download -q --no-deps --no-binary :all: -d "$build" mmcv==2.1.0 >&2
     tar -xzf "$build"/mmcv-2.1.0.tar.gz -C "$build"

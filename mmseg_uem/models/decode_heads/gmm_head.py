@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import all_gather, all_reduce, get_world_size
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -28,7 +27,7 @@ from ..utils.gmm import (
     select_evenly_per_group,
 )
 from ..utils.sinkhorn import grouped_sinkhorn_knopp
-from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
+from .decoder_head import PixelDecoderHead
 
 SCORE_MODES = ('max_ln', 'logsumexp')
 
@@ -219,7 +218,7 @@ def contrast_loss(log_likelihoods: Tensor, targets: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class GMMHead(BaseDecodeHead):
+class GMMHead(PixelDecoderHead):
     """UEMPixelDecoder + GMM classifier: the generative ("G") inlier head.
 
     ``forward`` returns the class scores F (B, K, 4h, 4w); ``loss`` adds to mmseg's CE on F
@@ -251,18 +250,12 @@ class GMMHead(BaseDecodeHead):
                  norm_cfg: Optional[dict] = None, loss_decode: Optional[dict] = None,
                  init_cfg: Optional[dict] = None, **kwargs) -> None:
         super().__init__(
-            list(in_channels), channels, num_classes=num_classes, in_index=list(in_index),
-            input_transform=input_transform, dropout_ratio=dropout_ratio,
-            norm_cfg=norm_cfg or dict(type='GN', num_groups=32, requires_grad=True),
-            loss_decode=loss_decode or dict(type='CrossEntropyLoss', loss_weight=1.0,
-                                            avg_non_ignore=True),
-            init_cfg=init_cfg, **kwargs)
+            in_channels, channels, num_classes=num_classes, outlier_index=outlier_index,
+            pyramid=pyramid, final_mlp_channels=final_mlp_channels, in_index=in_index,
+            input_transform=input_transform, dropout_ratio=dropout_ratio, norm_cfg=norm_cfg,
+            loss_decode=loss_decode, init_cfg=init_cfg, **kwargs)
         del self.conv_seg  # classification is generative
-        self.outlier_index = outlier_index
         self.contrast_weight = contrast_weight
-        self.decoder = UEMPixelDecoder(
-            decoder_in_channels(self.in_channels, pyramid, owner='GMMHead'), channels,
-            pyramid=pyramid, final_mlp_channels=final_mlp_channels, norm_cfg=self.norm_cfg)
         self.classifier = GMMClassifier(
             channels, num_classes, num_components=num_components, memory_size=memory_size,
             max_sample_per_component=max_sample_per_component, update_interval=update_interval,
@@ -276,11 +269,6 @@ class GMMHead(BaseDecodeHead):
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Backbone maps -> class scores F (B, K, 4h, 4w) ('none': (B, K, h_0, w_0)), float32."""
         return self._decode(inputs).scores
-
-    def _stack_batch_gt(self, batch_data_samples) -> Tensor:
-        """(B, 1, H, W) labels with pasted outliers turned into ``ignore_index``."""
-        labels = super()._stack_batch_gt(batch_data_samples)
-        return labels.masked_fill(labels == self.outlier_index, self.ignore_index)
 
     def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
         """CE + contrast losses; EM memory update when in train mode. A label map of the

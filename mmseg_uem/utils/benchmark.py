@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..models.backbones.dinov2 import DEFAULT_OUT_INDICES, DINOv2, _resolve_arch
 from ..models.backbones.dinov2_converter import convert_dinov2_state_dict
+from .syncs import SyncAudit
 
 VOID, OUTLIER = 255, 254
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -292,18 +293,22 @@ def bench_backbone(backbone: DINOv2, imgs: Tensor, *, precisions: Sequence[str],
             for name, p in fns]
 
 
-def train_step_fn(model, imgs: Tensor, samples, precision: str) -> Callable[[], None]:
+def train_step_fn(model, imgs: Tensor, samples, precision: str) -> Callable[..., None]:
     """One loss + backward + AdamW step (parameters that require grad only); the optimizer
-    is ``step.optimizer``."""
+    is ``step.optimizer``. ``step(update=False)`` stops after the backward pass."""
     params = [p for p in model.parameters() if p.requires_grad]
     wrapper = OptimWrapper(torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0))
     model.train()
 
-    def step() -> None:
+    def step(update: bool = True) -> None:
         with autocast(imgs.device, precision):
             losses = model.loss(imgs, samples)
         total, _ = model.parse_losses(losses)
-        wrapper.update_params(total)
+        if update:
+            wrapper.update_params(total)
+        else:
+            wrapper.backward(total)
+            wrapper.zero_grad()
     step.optimizer = wrapper.optimizer
     return step
 
@@ -357,12 +362,20 @@ def bench_inference(cfg: dict, image: Tensor, *, precisions, runs: int,
 
 
 # ----------------------------------------------------------------------------- syncs
-def find_syncs(step: Callable[[], None], device: torch.device) -> Dict[str, int]:
-    """Host-device synchronisations of one training step, counted per source line (CUDA)."""
+def find_syncs(step: Callable[..., None], device: torch.device) -> Dict[str, int]:
+    """Host-device synchronisations of one training step, counted per source line.
+
+    CUDA: the whole step (optimizer included) under ``torch.cuda.set_sync_debug_mode``.
+    Other devices: the forward and backward passes under :class:`SyncAudit`, which flags
+    the operations that would synchronise on a GPU (the optimizer is left out: on the CPU
+    AdamW reads its step counters with ``.item()``, host tensors on a GPU).
+    """
     import warnings
-    if device.type != 'cuda':
-        return {}
     step()  # lazy initialisation (optimizer state, cuBLAS handles) is not the hot path
+    if device.type != 'cuda':
+        with SyncAudit() as audit:
+            step(update=False)
+        return dict(audit.found.most_common())
     torch.cuda.synchronize(device)
     found: Counter = Counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -425,6 +438,8 @@ def markdown(rows: List[dict], env: Dict[str, str], settings: Dict[str, object],
               'settings: ' + ', '.join(f'{k}={v}' for k, v in settings.items()),
               'environment: ' + ', '.join(f'{k}={v}' for k, v in env.items())]
     if syncs is not None:
-        lines += ['', 'host-device syncs in one training step (CUDA sync debug mode):']
+        how = ('CUDA sync debug mode' if env.get('device', '').startswith('cuda')
+               else 'SyncAudit, forward + backward')
+        lines += ['', f'host-device syncs in one training step ({how}):']
         lines += [f'- {n}x {loc}' for loc, n in syncs.items()] or ['- none']
     return '\n'.join(lines)

@@ -9,8 +9,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from mmseg_uem.models.utils.gmm import (
     diagonal_gaussian_log_prob,
     em_update,
+    pick_evenly_per_group,
     ring_buffer_write,
-    select_evenly_per_group,
 )
 
 
@@ -147,32 +147,69 @@ def _expected_even_selection(groups, num_groups, m):
     return out
 
 
-def test_select_evenly_per_group():
+def _uneven_groups():
     groups = [0] * 50 + [1] * 3 + [-1] * 4 + [3] * 20 + [5] * 2 + [2]
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(groups), generator=gen)
-    groups = torch.tensor(groups)[perm]
-    idx = select_evenly_per_group(groups, num_groups=4, max_per_group=20)
-    assert idx.tolist() == _expected_even_selection(groups.tolist(), 4, 20)
-    counts = torch.bincount(groups[idx], minlength=4)
-    assert counts.tolist() == [20, 3, 1, 20]
-    # first and last member of the big group are included; picks are evenly spaced
+    return torch.tensor(groups)[perm]
+
+
+def _slots(picked, keep):
+    """Row values of the kept slots, group-major, as a flat list."""
+    return picked[..., 0][keep].long().tolist()
+
+
+def test_pick_evenly_per_group():
+    groups = _uneven_groups()
+    rows = torch.arange(groups.numel(), dtype=torch.float32)[:, None].repeat(1, 3)  # row i = i
+    picked, keep = pick_evenly_per_group(rows, groups, num_groups=4, max_per_group=20)
+    assert picked.shape == (4, 20, 3) and keep.shape == (4, 20)
+    assert _slots(picked, keep) == _expected_even_selection(groups.tolist(), 4, 20)
+    assert keep.sum(1).tolist() == [20, 3, 1, 20]
+    # kept slots form a prefix of each row; the rest are zeros
+    assert torch.equal(keep, torch.arange(20)[None] < keep.sum(1, keepdim=True))
+    assert not picked[~keep].any()
+    # first and last member of the big group are included
     members0 = torch.nonzero(groups == 0).squeeze(1)
-    picked0 = idx[groups[idx] == 0]
-    assert picked0[0] == members0[0] and picked0[-1] == members0[-1]
-    assert select_evenly_per_group(torch.tensor([-1, 7]), 4, 20).numel() == 0
+    assert picked[0, 0, 0] == members0[0] and picked[0, 19, 0] == members0[-1]
+    none, keep = pick_evenly_per_group(torch.ones(2, 3), torch.tensor([-1, 7]), 4, 20)
+    assert not keep.any() and not none.any()
+    empty, keep = pick_evenly_per_group(torch.ones(0, 3), torch.zeros(0, dtype=torch.long), 4, 2)
+    assert empty.shape == (4, 2, 3) and not keep.any()
     with pytest.raises(ValueError):
-        select_evenly_per_group(groups, 4, 0)
+        pick_evenly_per_group(rows, groups, 4, 0)
+
+
+@pytest.mark.parametrize('splits', [(10, 60, 10), (0, 80), (40, 0, 0, 40), (1, 1, 78)])
+def test_pick_evenly_split_over_ranks_sums_to_the_whole_pick(splits):
+    """DDP: each rank picks its share of the rank-ordered sequence; the sum is the pick of
+    the whole sequence (what the all-reduce in GMMClassifier.update relies on)."""
+    groups = _uneven_groups()
+    rows = torch.randn(groups.numel(), 5, generator=torch.Generator().manual_seed(1))
+    whole, whole_keep = pick_evenly_per_group(rows, groups, 4, 7)
+    bounds = torch.cumsum(torch.tensor((0, ) + splits), 0).tolist()
+    shares = [(rows[a:b], groups[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    per_rank = torch.stack([torch.bincount(g[(g >= 0) & (g < 4)], minlength=4)
+                            for _, g in shares])
+    total = torch.zeros_like(whole)
+    for rank, (r, g) in enumerate(shares):
+        picked, keep = pick_evenly_per_group(r, g, 4, 7, counts_before=per_rank[:rank].sum(0),
+                                             totals=per_rank.sum(0))
+        assert torch.equal(keep, whole_keep)
+        total += picked
+    assert torch.equal(total, whole)
 
 
 def test_ring_buffer_write_wraps():
     memory = torch.zeros(2, 5, 1)
     ptr = torch.tensor([3, 0])
-    rows = torch.arange(1.0, 7.0)[:, None]  # values 1..6
-    groups = torch.tensor([0, 1, 0, 0, 1, 0])  # group 0 gets 1,3,4,6; group 1 gets 2,5
-    ring_buffer_write(memory, ptr, rows, groups)
+    rows = torch.tensor([[1.0, 3.0, 4.0, 6.0], [2.0, 5.0, 7.0, 8.0]])[..., None]
+    keep = torch.tensor([[True] * 4, [True, True, False, False]])  # group 1 writes 2, 5
+    ring_buffer_write(memory, ptr, rows, keep)
     assert memory[0, :, 0].tolist() == [4.0, 6.0, 0.0, 1.0, 3.0]  # slots 3,4,0,1
     assert memory[1, :, 0].tolist() == [2.0, 5.0, 0.0, 0.0, 0.0]
     assert ptr.tolist() == [2, 2]
-    with pytest.raises(ValueError):
-        ring_buffer_write(memory, ptr, torch.ones(6, 1), torch.zeros(6, dtype=torch.long))
+    ring_buffer_write(memory, ptr, rows + 10, torch.zeros(2, 4, dtype=torch.bool))
+    assert memory[0, :, 0].tolist() == [4.0, 6.0, 0.0, 1.0, 3.0] and ptr.tolist() == [2, 2]
+    with pytest.raises(ValueError, match='6 rows into a queue of 5'):
+        ring_buffer_write(memory, ptr, torch.ones(2, 6, 1), torch.ones(2, 6, dtype=torch.bool))

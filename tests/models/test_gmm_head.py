@@ -223,16 +223,43 @@ def test_em_step_interval_and_present_classes_only():
     assert not torch.equal(clf.means[0], means1[0])
 
 
-def test_non_finite_embeddings_raise_and_leave_memory_alone():
+@pytest.mark.parametrize('value', [float('nan'), float('inf')])
+def test_non_finite_embeddings_leave_the_em_state_alone(value):
+    """The heads' checks raise on non-finite scores; the update itself (which cannot raise
+    without a host read) must still not let one bad value into the memories or Gaussians."""
     clf = GMMClassifier(4, 2, num_components=2, memory_size=6,
-                        max_sample_per_component=3).train()
-    clf.num_steps.fill_(7)
+                        max_sample_per_component=3, update_interval=1).train()
     emb = torch.ones(3, 4)
-    emb[1, 2] = float('nan')
-    memory = clf.memory.clone()
-    with pytest.raises(RuntimeError, match='step 7'):
-        clf.update(emb, torch.zeros(3, dtype=torch.long), torch.ones(3, dtype=torch.bool))
-    assert torch.equal(clf.memory, memory) and int(clf.num_steps) == 7
+    emb[1, 2] = value
+    before = {k: v.clone() for k, v in clf.state_dict().items()}
+    clf.update(emb, torch.zeros(3, dtype=torch.long), torch.ones(3, dtype=torch.bool))
+    for key, old in before.items():
+        if key != 'num_steps':
+            assert torch.equal(clf.state_dict()[key], old), key
+    assert int(clf.num_steps) == 1
+    clf.update(emb.nan_to_num(posinf=1.0), torch.zeros(3, dtype=torch.long),
+               torch.ones(3, dtype=torch.bool))
+    assert not torch.equal(clf.memory, before['memory'])  # a finite step does write
+
+
+def test_em_steps_follow_num_steps_changed_from_outside():
+    """The host mirror of num_steps re-reads the buffer after load_state_dict / fill_."""
+    clf = GMMClassifier(4, 1, num_components=1, memory_size=6, max_sample_per_component=2,
+                        update_interval=3).train()
+    emb = F.normalize(torch.randn(4, 4), dim=-1)
+    targets, correct = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.bool)
+    clf.num_steps.fill_(4)  # steps 4, 5 are not EM steps, 6 is
+    means = clf.means.clone()
+    clf.update(emb, targets, correct)
+    clf.update(emb, targets, correct)
+    assert torch.equal(clf.means, means) and int(clf.num_steps) == 6
+    state = copy.deepcopy(clf.state_dict())
+    clf.update(emb, targets, correct)
+    assert not torch.equal(clf.means, means)
+    clf.load_state_dict(state)  # back to step 6: EM again
+    torch.testing.assert_close(clf.means, means)
+    clf.update(emb, targets, correct)
+    assert not torch.equal(clf.means, means)
 
 
 def test_frozen_head_is_bitwise_stable():

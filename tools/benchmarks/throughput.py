@@ -16,7 +16,8 @@ Measured in one run, on synthetic inputs with random weights (median of --runs a
 3. sliding-window inference of a full image (paper: 1024x2048, window 518x1036, stride
    140): mmseg's one-window ``EncoderDecoder.slide_inference`` vs our batched windows,
    and the max abs difference of their LLR maps;
-4. versions and device; on CUDA also the host-device syncs of one training step.
+4. versions and device, and the host-device syncs of one G-G training step (CUDA: sync
+   debug mode; CPU: ``SyncAudit``, which flags the operations that would sync on a GPU).
 
 Defaults are the paper's on CUDA; on CPU a tiny ViT and a 4x smaller geometry so that the
 run takes 1-2 minutes (CPU numbers only say how the parts compare, not how fast a GPU is).
@@ -70,7 +71,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default 1 on CPU: OpenMP threads on a loaded '
                         'shared machine slow down 10-40x at random; 0 = torch default)')
-    parser.add_argument('--no-syncs', action='store_true', help='skip the CUDA sync scan')
+    parser.add_argument('--no-syncs', action='store_true', help='skip the sync scan')
     parser.add_argument('--out', default=None,
                         help='write PATH.md and PATH.json (or only one, by its suffix)')
     return parser.parse_args()
@@ -116,7 +117,7 @@ def main() -> None:
         cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
         rows += bm.bench_training(cfgs, imgs, samples, precisions=precisions,
                                   backbone_ips=backbone_ips, **timing)
-        if device.type == 'cuda' and not args.no_syncs:
+        if not args.no_syncs:
             from mmseg.registry import MODELS
             model = MODELS.build(cfgs['G-G']).to(device)
             syncs = bm.find_syncs(bm.train_step_fn(model, imgs, samples, 'fp32'), device)

@@ -4,9 +4,14 @@ Shape key: B batch, K classes, H x W label size.
 """
 from typing import Optional, Sequence
 
+import torch
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from torch import Tensor
+from mmseg.models.losses import CrossEntropyLoss
+from mmseg.models.losses.cross_entropy_loss import cross_entropy
+from mmseg.models.utils import resize
+from torch import Tensor, nn
 
+from ..utils.checks import check_finite
 from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 
@@ -15,6 +20,8 @@ class PixelDecoderHead(BaseDecodeHead):
 
     Defaults follow the public code: GroupNorm (32 groups) in the decoder and a CE averaged
     over the non-ignored pixels (``avg_non_ignore=True``, as ``F.cross_entropy``).
+    ``loss_by_feat`` is mmseg's without its host synchronisations (the non-ignored count and
+    the accuracy stay on the device).
 
     Args:
         in_channels: [D] * 4, the ViT maps (last = final normed tokens), or with
@@ -46,7 +53,53 @@ class PixelDecoderHead(BaseDecodeHead):
             channels, pyramid=pyramid, final_mlp_channels=final_mlp_channels,
             norm_cfg=self.norm_cfg)
 
+    #: what :func:`check_finite` calls the head's output in its error
+    score_name = 'class scores'
+
     def _stack_batch_gt(self, batch_data_samples) -> Tensor:
-        """(B, 1, H, W) labels with pasted outliers turned into ``ignore_index``."""
+        """(B, 1, H, W) labels with everything but the classes 0..K-1 (pasted outliers, and
+        values that :func:`check_train_labels` reports) turned into ``ignore_index``."""
         labels = super()._stack_batch_gt(batch_data_samples)
-        return labels.masked_fill(labels == self.outlier_index, self.ignore_index)
+        inlier = (labels >= 0) & (labels < self.num_classes)
+        return torch.where(inlier, labels, torch.full_like(labels, self.ignore_index))
+
+    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
+        """mmseg's ``BaseDecodeHead.loss_by_feat`` (losses of ``loss_decode`` on the scores
+        upsampled to the labels, plus ``acc_seg``) without host synchronisation; non-finite
+        scores stop training before the optimizer step."""
+        check_finite(seg_logits, what=f'{type(self).__name__} {self.score_name}')
+        seg_label = self._stack_batch_gt(batch_data_samples)
+        seg_logits = resize(seg_logits, size=seg_label.shape[2:], mode='bilinear',
+                            align_corners=self.align_corners)
+        seg_weight = None if self.sampler is None else self.sampler.sample(seg_logits,
+                                                                           seg_label)
+        seg_label = seg_label.squeeze(1)
+        valid = seg_label != self.ignore_index
+        num_valid = valid.sum()
+        losses = {}
+        decode_losses = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
+            else [self.loss_decode]
+        for loss_decode in decode_losses:
+            # mmseg reads the non-ignored count with .item() unless it is given
+            extra = dict(avg_factor=num_valid) if _averages_over_valid(loss_decode) else {}
+            value = loss_decode(seg_logits, seg_label, weight=seg_weight,
+                                ignore_index=self.ignore_index, **extra)
+            name = loss_decode.loss_name
+            losses[name] = losses[name] + value if name in losses else value
+        losses['acc_seg'] = pixel_accuracy(seg_logits, seg_label, valid)
+        return losses
+
+
+def _averages_over_valid(loss: nn.Module) -> bool:
+    """True for mmseg's softmax ``CrossEntropyLoss(avg_non_ignore=True)``, whose mean over
+    the non-ignored pixels ``avg_factor`` gives without a host read."""
+    return (isinstance(loss, CrossEntropyLoss) and loss.avg_non_ignore
+            and loss.cls_criterion is cross_entropy)
+
+
+def pixel_accuracy(seg_logits: Tensor, seg_label: Tensor, valid: Tensor) -> Tensor:
+    """(1,) top-1 accuracy in percent over the ``valid`` pixels, as mmseg's ``accuracy``
+    (same eps) but with masked sums instead of boolean indexing."""
+    eps = torch.finfo(torch.float32).eps
+    correct = ((seg_logits.detach().argmax(1) == seg_label) & valid).sum().float() + eps
+    return (correct * 100.0 / (valid.sum() + eps)).reshape(1)

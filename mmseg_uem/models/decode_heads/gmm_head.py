@@ -10,23 +10,23 @@ classified embeddings (assigned to components by Sinkhorn), and every ``update_i
 training steps an EM M-step moves the means towards the memory and replaces the stds.
 """
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_gather, all_reduce, get_world_size
+from mmengine.dist import all_gather, all_reduce, get_rank, get_world_size
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.checks import check_finite, check_train_labels
+from ..utils.checks import after_checks, check_train_labels
 from ..utils.gmm import (
     diagonal_gaussian_log_prob,
     em_update,
+    pick_evenly_per_group,
     ring_buffer_write,
-    select_evenly_per_group,
 )
-from ..utils.sinkhorn import grouped_sinkhorn_knopp
+from ..utils.sinkhorn import group_counts, grouped_sinkhorn_knopp
 from .decoder_head import PixelDecoderHead
 
 SCORE_MODES = ('max_ln', 'logsumexp')
@@ -96,6 +96,8 @@ class GMMClassifier(nn.Module):
         self.register_buffer('memory_ptr', torch.zeros(num_classes, num_components,
                                                        dtype=torch.long))
         self.register_buffer('num_steps', torch.zeros((), dtype=torch.long))
+        # (value, version of the num_steps tensor it was read from): see _step_count
+        self._host_steps = (0, self.num_steps._version)
 
     def forward(self, feats: Tensor) -> GMMOutput:
         """Classify a (B, D, h, w) feature map; float32 with autocast off throughout."""
@@ -138,6 +140,15 @@ class GMMClassifier(nn.Module):
         return torch.where(valid, cls * self.num_components + assignment,
                            torch.full_like(labels, -1))
 
+    def _step_count(self) -> int:
+        """``num_steps`` as a host integer, mirrored so that deciding on an EM step does not
+        read the device buffer: it is read again only when the buffer was changed from
+        outside (loading a checkpoint, ``fill_``, ``.to()``), i.e. not in a training run."""
+        steps = self.num_steps
+        if steps._version != self._host_steps[1]:
+            self._host_steps = (int(steps), steps._version)
+        return self._host_steps[0]
+
     @torch.no_grad()
     def update(self, embeddings: Tensor, targets: Tensor, correct: Tensor) -> None:
         """One training step of the EM state; does nothing in eval mode.
@@ -145,8 +156,12 @@ class GMMClassifier(nn.Module):
         Enqueues at most ``max_sample_per_component`` correctly classified embeddings per
         component (evenly spaced over the pixels of all ranks, deterministic), then, every
         ``update_interval`` steps (step 0 included), re-estimates the components of the
-        classes present in this step from their memories. Collective under DDP: every rank
-        must call it every training step.
+        classes present in this step from their memories. A step whose embeddings hold NaN
+        or inf (on any rank) changes neither memories nor Gaussians. Fixed-size work without
+        host synchronisation: the selection is a sort and gathers, the memory write covers
+        m slots per component, and the M-step runs for every class with the result kept
+        where the class is present. Collective under DDP: every rank must call it every
+        training step.
 
         Args:
             embeddings: (P, D) from :meth:`forward`.
@@ -155,42 +170,41 @@ class GMMClassifier(nn.Module):
         """
         if not self.training:
             return
-        if not torch.isfinite(embeddings).all():
-            raise RuntimeError(f'GMMClassifier: non-finite embeddings at training step '
-                               f'{int(self.num_steps)}; EM memory left unchanged')
         num_comp = self.num_classes * self.num_components
-        present = torch.bincount(targets[targets >= 0] // self.num_components,
-                                 minlength=self.num_classes)  # (K,) labelled pixels
-        groups = torch.where(correct & (targets >= 0), targets, torch.full_like(targets, -1))
-        keep = groups >= 0
-        rows, groups = embeddings.detach().float()[keep], groups[keep]
+        step = self._step_count()
+        rows = embeddings.detach().float()
+        labelled = targets >= 0
+        classes = torch.where(labelled, targets // self.num_components,
+                              torch.full_like(targets, self.num_classes))
+        # (K + 1,): labelled pixels per class, then the number of non-finite values
+        stats = group_counts(classes, self.num_classes + 1)
+        stats[-1] = (~torch.isfinite(rows)).sum()
+        groups = torch.where(correct & labelled, targets, torch.full_like(targets, -1))
         if get_world_size() > 1:
-            rows, groups = self._gather(rows, groups)
-            all_reduce(present, op='sum')
-        picked = select_evenly_per_group(groups, num_comp, self.max_sample_per_component)
+            counts = group_counts(torch.where(groups >= 0, groups, num_comp), num_comp + 1)
+            per_rank = torch.stack(all_gather(counts[:num_comp]))  # (W, M)
+            picked, keep = pick_evenly_per_group(
+                rows, groups, num_comp, self.max_sample_per_component,
+                counts_before=per_rank[:get_rank()].sum(0), totals=per_rank.sum(0))
+            all_reduce(picked, op='sum')  # every slot is filled by exactly one rank
+            all_reduce(stats, op='sum')
+        else:
+            picked, keep = pick_evenly_per_group(rows, groups, num_comp,
+                                                 self.max_sample_per_component)
+        finite = stats[-1] == 0
         ring_buffer_write(self.memory.view(num_comp, *self.memory.shape[2:]),
-                          self.memory_ptr.view(-1), rows[picked], groups[picked])
-        if int(self.num_steps) % self.update_interval == 0:
-            for cls in torch.nonzero(present).flatten().tolist():
+                          self.memory_ptr.view(-1), picked, keep & finite)
+        if step % self.update_interval == 0:
+            refresh = (stats[:-1] > 0) & finite  # (K,)
+            for cls in range(self.num_classes):
                 means, stds = em_update(self.means[cls], self.stds[cls], self.memory[cls],
                                         mean_momentum=self.mean_momentum,
                                         std_momentum=self.std_momentum,
                                         var_floor=self.var_floor)
-                self.means[cls] = means
-                self.stds[cls] = stds
+                self.means[cls] = torch.where(refresh[cls], means, self.means[cls])
+                self.stds[cls] = torch.where(refresh[cls], stds, self.stds[cls])
         self.num_steps += 1
-
-    @staticmethod
-    def _gather(rows: Tensor, groups: Tensor) -> Tuple[Tensor, Tensor]:
-        """All-gather variable-length (rows, groups) from every rank, in rank order."""
-        count = torch.tensor([rows.shape[0]], device=rows.device)
-        counts = [int(c) for c in all_gather(count)]
-        pad = max(counts) - rows.shape[0]
-        rows = F.pad(rows, (0, 0, 0, pad))
-        groups = F.pad(groups, (0, pad), value=-1)
-        all_rows, all_groups = all_gather(rows), all_gather(groups)
-        return (torch.cat([r[:n] for r, n in zip(all_rows, counts)]),
-                torch.cat([g[:n] for g, n in zip(all_groups, counts)]))
+        self._host_steps = (step + 1, self.num_steps._version)
 
 
 def grid_labels(labels: Tensor, size: Sequence[int], *, num_classes: int,
@@ -273,11 +287,12 @@ class GMMHead(PixelDecoderHead):
     def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
         """CE + contrast losses; EM memory update when in train mode. A label map of the
         wrong size, channels or values is an error naming its file; non-finite class scores
-        stop training (before the EM update and the optimizer step)."""
+        stop training (before the EM update and the optimizer step). Inside
+        :func:`~mmseg_uem.models.utils.checks.deferred_checks` the value checks and the EM
+        update wait for the end of the forward pass."""
         check_train_labels(batch_data_samples, num_classes=self.num_classes,
                            ignore_index=self.ignore_index, outlier_index=self.outlier_index)
         out = self._decode(inputs)
-        check_finite(out.scores, what='GMMHead class scores')
         losses = self.loss_by_feat(out.scores, batch_data_samples)
         labels = grid_labels(self._stack_batch_gt(batch_data_samples), out.scores.shape[2:],
                              num_classes=self.num_classes,
@@ -285,6 +300,6 @@ class GMMHead(PixelDecoderHead):
         targets = self.classifier.assign_components(out.log_likelihoods, labels)
         losses['loss_contrast'] = self.contrast_weight * contrast_loss(out.log_likelihoods,
                                                                        targets)
-        pred = out.scores.detach().argmax(1).flatten()  # (P,) in (b, y, x) order
-        self.classifier.update(out.embeddings, targets, pred == labels)
+        correct = out.scores.detach().argmax(1).flatten() == labels  # (P,) in (b, y, x) order
+        after_checks(lambda: self.classifier.update(out.embeddings, targets, correct))
         return losses

@@ -18,7 +18,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.checks import check_finite
+from ..utils.checks import after_checks, check_finite
 from .gmm_head import GMMClassifier, contrast_loss, grid_labels
 
 CLASSIFIERS = ('linear', 'gmm')
@@ -156,8 +156,8 @@ class UEMHead(BaseDecodeHead):
             targets = self.classifier.assign_components(out.log_likelihoods, classes)
             losses['loss_contrast'] = self.contrast_weight * contrast_loss(
                 out.log_likelihoods, targets)
-            pred = uem_scores.detach().argmax(1).flatten()
-            self.classifier.update(out.embeddings, targets, pred == classes)
+            correct = uem_scores.detach().argmax(1).flatten() == classes
+            after_checks(lambda: self.classifier.update(out.embeddings, targets, correct))
         return losses
 
 

@@ -29,6 +29,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor, nn
 
+from ..utils.checks import deferred_checks
 from ..utils.scores import SCORE_MODES, anomaly_score
 
 #: scores that need the UEM head's output O
@@ -65,6 +66,12 @@ class UEMEncoderDecoder(EncoderDecoder):
         stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
             and decode head are loaded in :meth:`init_weights`, i.e. before any
             training step. A missing file is an error naming it.
+        train_cfg: ``check_values`` (default True): the heads' checks of label values
+            and of NaN / inf scores are read back with one host synchronisation at the
+            end of each training forward pass (before the backward pass, the GMM memory
+            update and the optimizer step); False skips them, leaving no host
+            synchronisation in the step (out-of-set labels are then ignored unreported;
+            non-finite embeddings still never enter the GMM memories).
         test_cfg: mmseg's keys (``mode='whole'|'slide'``, ``crop_size``,
             ``stride``) plus ``score`` (``'LLR'`` with a UEM, else ``'ID'``;
             see :func:`~mmseg_uem.models.utils.scores.anomaly_score`) and
@@ -190,13 +197,16 @@ class UEMEncoderDecoder(EncoderDecoder):
                 f'training inputs {tuple(inputs.shape[2:])} are not multiples of the '
                 f'backbone patch size {patch}: pad them (data_preprocessor size=... or '
                 f'size_divisor={patch}, seg_pad_val=void)')
-        x = self.extract_feat(inputs)  # the backbone runs once per step
-        if self.stage == 1:
-            return self._decode_head_forward_train(x, data_samples)
-        # Stage 2: the inlier head is a frozen, eval-mode function of x.
-        with torch.no_grad():
-            inlier_scores = self.decode_head.forward(x)
-        losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples, self.train_cfg)
+        # the heads' label and non-finite checks are read back once, at the end
+        with deferred_checks(enabled=(self.train_cfg or {}).get('check_values', True)):
+            x = self.extract_feat(inputs)  # the backbone runs once per step
+            if self.stage == 1:
+                return self._decode_head_forward_train(x, data_samples)
+            # Stage 2: the inlier head is a frozen, eval-mode function of x.
+            with torch.no_grad():
+                inlier_scores = self.decode_head.forward(x)
+            losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples,
+                                                     self.train_cfg)
         return {f'uem.{k}': v for k, v in losses.items()}
 
     # -------------------------------------------------------------- inference

@@ -1,8 +1,8 @@
-from .gmm import diagonal_gaussian_log_prob, em_update, ring_buffer_write, select_evenly_per_group
+from .gmm import diagonal_gaussian_log_prob, em_update, pick_evenly_per_group, ring_buffer_write
 from .scores import SCORE_MODES, anomaly_score
 from .sinkhorn import sinkhorn_knopp
 
 __all__ = [
-    'diagonal_gaussian_log_prob', 'em_update', 'ring_buffer_write', 'select_evenly_per_group',
+    'diagonal_gaussian_log_prob', 'em_update', 'pick_evenly_per_group', 'ring_buffer_write',
     'SCORE_MODES', 'anomaly_score', 'sinkhorn_knopp'
 ]

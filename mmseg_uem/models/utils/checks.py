@@ -8,11 +8,82 @@ its values, and the losses then fail far from the cause ("Target 30 is out of bo
 NaN / inf features would silently poison the weights (the optimizer steps on NaN gradients)
 or the GMM memories. These checks run on the batch a head receives, cost one comparison
 pass, and name the files / the training iteration.
+
+Each value check needs the host to read a device count, i.e. a host-device
+synchronisation. Called on their own, the checks read it at once (one sync per check).
+Inside :func:`deferred_checks` (``UEMEncoderDecoder`` opens it around every training
+forward pass) they only queue their counts on the device, and the scope reads all of them
+with a single sync when the forward pass ends, before the backward pass and the optimizer
+step; state updates that must not see bad data (the GMM memories) are queued with
+:func:`after_checks` and run only once the checks have passed.
 """
-from typing import Optional, Sequence, Tuple
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+_state = threading.local()
+
+
+class _Scope:
+    """What a :func:`deferred_checks` scope has queued: (bad count, raiser) pairs and
+    actions to run after them."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.checks: List[Tuple[Tensor, Callable[[], None]]] = []
+        self.actions: List[Callable[[], None]] = []
+
+
+def _scope() -> Optional[_Scope]:
+    return getattr(_state, 'scope', None)
+
+
+@contextmanager
+def deferred_checks(enabled: bool = True) -> Iterator[None]:
+    """Batch the checks of the code inside into one host synchronisation at its end.
+
+    On leaving the block normally, the queued bad-value counts are read together (one
+    ``tolist()``); the first non-zero one raises its error, else the actions queued with
+    :func:`after_checks` run in order. With ``enabled=False`` the value checks are skipped
+    (no synchronisation at all) and the actions run unconditionally. Nothing runs if the
+    block raises.
+    """
+    outer, scope = _scope(), _Scope(enabled)
+    _state.scope = scope
+    try:
+        yield
+    finally:
+        _state.scope = outer
+    if scope.checks:
+        counts = torch.stack([count for count, _ in scope.checks]).tolist()  # the one sync
+        for count, (_, fail) in zip(counts, scope.checks):
+            if count:
+                fail()
+    for action in scope.actions:
+        action()
+
+
+def after_checks(action: Callable[[], None]) -> None:
+    """Run ``action`` now, or, inside :func:`deferred_checks`, once its checks have passed."""
+    scope = _scope()
+    if scope is None:
+        action()
+    else:
+        scope.actions.append(action)
+
+
+def _require_zero(count: Tensor, fail: Callable[[], None]) -> None:
+    """Call ``fail`` (which raises) if the device count ``count`` is non-zero: now (one
+    sync) or at the end of the enclosing :func:`deferred_checks` scope."""
+    scope = _scope()
+    if scope is None:
+        if int(count):
+            fail()
+    elif scope.enabled:
+        scope.checks.append((count.reshape(()).long(), fail))
 
 
 def _files(sample) -> str:
@@ -35,9 +106,11 @@ def check_train_labels(batch_data_samples: Sequence, *, num_classes: int, ignore
     """Raise ``ValueError`` naming the files if a training label map is unusable.
 
     Each ``gt_sem_seg.data`` must be (1, H, W) (a colour PNG read as a label gives 3
-    channels), have its image's (padded) size, and hold only classes ``0..num_classes-1``,
-    ``ignore_index`` and ``outlier_index`` (the pasted-outlier id, if any). One host sync
-    per batch (the value test), none for the shapes.
+    channels), have its image's (padded) size (both checked at once, on the host), and hold
+    only classes ``0..num_classes-1``, ``ignore_index`` and ``outlier_index`` (the
+    pasted-outlier id, if any): a device count, checked now or at the end of the
+    :func:`deferred_checks` scope. Heads treat out-of-set values as ignored until then
+    (``PixelDecoderHead._stack_batch_gt``), so the losses cannot fail first.
     """
     bad_masks = []
     for sample in batch_data_samples:
@@ -56,16 +129,20 @@ def check_train_labels(batch_data_samples: Sequence, *, num_classes: int, ignore
         if outlier_index is not None:
             bad &= label != outlier_index
         bad_masks.append(bad)
-    if not bad_masks or not bool(torch.stack([b.any() for b in bad_masks]).any()):
+    if not bad_masks:
         return
-    sample, bad = next((s, b) for s, b in zip(batch_data_samples, bad_masks) if b.any())
-    values = torch.unique(sample.gt_sem_seg.data[bad])[:10].tolist()
-    allowed = f'classes 0..{num_classes - 1}, void {ignore_index}'
-    if outlier_index is not None:
-        allowed += f', pasted outlier {outlier_index}'
-    raise ValueError(f'{_files(sample)} holds values {values} outside the training label set '
-                     f'({allowed}); convert the labels (e.g. labelIds -> trainIds) or fix '
-                     'num_classes')
+
+    def fail() -> None:
+        sample, bad = next((s, b) for s, b in zip(batch_data_samples, bad_masks) if b.any())
+        values = torch.unique(sample.gt_sem_seg.data[bad])[:10].tolist()
+        allowed = f'classes 0..{num_classes - 1}, void {ignore_index}'
+        if outlier_index is not None:
+            allowed += f', pasted outlier {outlier_index}'
+        raise ValueError(f'{_files(sample)} holds values {values} outside the training label '
+                         f'set ({allowed}); convert the labels (e.g. labelIds -> trainIds) '
+                         'or fix num_classes')
+
+    _require_zero(sum(b.sum() for b in bad_masks), fail)
 
 
 def current_iteration() -> Optional[int]:
@@ -78,11 +155,15 @@ def current_iteration() -> Optional[int]:
 
 def check_finite(x: Tensor, *, what: str) -> None:
     """Raise ``RuntimeError`` naming ``what`` and the training iteration if ``x`` holds NaN
-    or inf; the raise comes before the backward pass and the optimizer step."""
-    if bool(torch.isfinite(x).all()):
-        return
-    num_nan, num_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
-    iteration = current_iteration()
-    at = f'training iteration {iteration}' if iteration is not None else 'this step'
-    raise RuntimeError(f'{what}: {num_nan} NaN and {num_inf} inf values at {at}; stopped '
-                       'before the optimizer step (checkpoints already written are intact)')
+    or inf (now, or at the end of the :func:`deferred_checks` scope); either way the raise
+    comes before the backward pass, the EM update and the optimizer step."""
+    x = x.detach()
+
+    def fail() -> None:
+        num_nan, num_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        iteration = current_iteration()
+        at = f'training iteration {iteration}' if iteration is not None else 'this step'
+        raise RuntimeError(f'{what}: {num_nan} NaN and {num_inf} inf values at {at}; stopped '
+                           'before the optimizer step (checkpoints already written are intact)')
+
+    _require_zero((~torch.isfinite(x)).sum(), fail)

@@ -8,11 +8,13 @@ Gaussian log-likelihoods of unit-norm 256-d embeddings are ~+-300, which fp16
 overflows in the exponent and bf16 quantises to 1-2 units.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .sinkhorn import group_counts
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
@@ -53,66 +55,87 @@ def diagonal_gaussian_log_prob(x: Tensor, means: Tensor, stds: Tensor) -> Tensor
         return -0.5 * quad - log_norm
 
 
-def select_evenly_per_group(groups: Tensor, num_groups: int, max_per_group: int) -> Tensor:
-    """Indices of at most ``max_per_group`` evenly spaced members of every group.
+def pick_evenly_per_group(rows: Tensor, groups: Tensor, num_groups: int, max_per_group: int,
+                          *, counts_before: Optional[Tensor] = None,
+                          totals: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """At most ``max_per_group`` evenly spaced rows of every group, in fixed-size slots.
 
     Deterministic (GMMSeg's ``rnd_sample(..., _uniform=True)`` idea, so that every rank picks
     the same rows): members keep their order of appearance, and from a group of n > m members
-    the ranks floor(j (n - 1) / (m - 1)), j = 0..m-1, are taken (first and last included).
+    the ranks floor(j (n - 1) / (m - 1)), j = 0..m-1, are taken (first and last included);
+    a group of n <= m members gives all of them. The output has a fixed size and is found by
+    a stable sort and gathers: no data-dependent shape, no host synchronisation.
+
+    For data split over ranks (DDP), pass ``counts_before`` (G,), the members of each group
+    on the ranks before this one, and ``totals`` (G,), the members on all ranks: the slots
+    are then those of the whole rank-ordered sequence, each rank fills the ones it holds and
+    leaves zeros elsewhere, so the sum over ranks is the global pick.
 
     Args:
-        groups: (R,) long group id per row; ids outside [0, num_groups) are never selected.
+        rows: (R, D) candidates.
+        groups: (R,) long group id per row; ids outside [0, num_groups) are never picked.
         num_groups: number of groups G.
         max_per_group: m >= 1.
 
     Returns:
-        (R',) long indices into ``groups``, sorted by group then by order of appearance.
+        picked: (G, m, D), slot j of group g = its j-th pick (zeros where there is none).
+        keep: (G, m) bool, True for the slots that hold a pick (a prefix of every row).
     """
     if max_per_group < 1:
         raise ValueError(f'max_per_group must be >= 1, got {max_per_group}')
-    valid = torch.nonzero((groups >= 0) & (groups < num_groups)).squeeze(1)  # (V,)
-    if valid.numel() == 0:
-        return valid
-    # stable sort keeps the order of appearance inside each group
-    gid, order = torch.sort(groups[valid], stable=True)
-    sorted_idx = valid[order]  # (V,) row indices grouped by group id
-    counts = torch.bincount(gid, minlength=num_groups)  # (G,)
-    starts = torch.cumsum(counts, 0) - counts  # (G,) first position of each group
-    take = counts.clamp(max=max_per_group)  # (G,) rows kept per group
+    if rows.dim() != 2 or groups.shape != rows.shape[:1]:
+        raise ValueError(f'need rows (R, D) and groups (R,), got {tuple(rows.shape)}, '
+                         f'{tuple(groups.shape)}')
+    valid = (groups >= 0) & (groups < num_groups)
+    key = torch.where(valid, groups, torch.full_like(groups, num_groups))  # invalid: group G
+    _, order = torch.sort(key, stable=True)  # group-major, order of appearance inside a group
+    counts = group_counts(key, num_groups + 1)[:num_groups]  # (G,) members here
+    starts = torch.cumsum(counts, 0) - counts  # (G,) first sorted position of each group
+    if totals is None:
+        totals, counts_before = counts, torch.zeros_like(counts)
+    elif counts_before is None:
+        raise ValueError('totals needs counts_before')
+    take = totals.clamp(max=max_per_group)  # (G,)
     j = torch.arange(max_per_group, device=groups.device)  # (m,)
     # integer form of linspace(0, n - 1, m): exact and identical on every device
-    denom = (take - 1).clamp(min=1)
-    ranks = (j[None, :] * (counts - 1)[:, None]) // denom[:, None]  # (G, m)
+    ranks = (j[None, :] * (totals - 1).clamp(min=0)[:, None]) // (take - 1).clamp(min=1)[:, None]
     keep = j[None, :] < take[:, None]  # (G, m)
-    positions = (starts[:, None] + ranks)[keep]  # (R',) group-major order
-    return sorted_idx[positions]
+    local = ranks - counts_before[:, None]  # rank within this share of the sequence
+    mine = keep & (local >= 0) & (local < counts[:, None])
+    shape = (num_groups, max_per_group, rows.shape[1])
+    if rows.shape[0] == 0:
+        return rows.new_zeros(shape), keep
+    position = (starts[:, None] + local).clamp(0, rows.shape[0] - 1)  # (G, m)
+    picked = rows[order[position]]  # (G, m, D)
+    return torch.where(mine[..., None], picked, picked.new_zeros(())), keep
 
 
 @torch.no_grad()
-def ring_buffer_write(memory: Tensor, pointers: Tensor, rows: Tensor, groups: Tensor) -> None:
-    """Write rows into per-group FIFO queues in place, advancing the pointers.
+def ring_buffer_write(memory: Tensor, pointers: Tensor, rows: Tensor, keep: Tensor) -> None:
+    """Write each group's kept rows into its FIFO queue in place, advancing the pointers.
 
-    Rows of one group go to slots ptr, ptr+1, ... (mod S) in their given order, so the
-    oldest entries are overwritten first; each group may receive at most S rows per call.
+    The kept rows of group g go to slots ptr_g, ptr_g + 1, ... (mod S) in order, so the
+    oldest entries are overwritten first. Fixed-size and without host synchronisation: all
+    m slots from ptr_g on are written, the ones past the kept rows with their own contents.
 
     Args:
         memory: (G, S, D) queues, modified in place.
         pointers: (G,) long next write slot per queue, modified in place.
-        rows: (R, D) rows to write.
-        groups: (R,) long queue id per row, in [0, G).
+        rows: (G, m, D) rows per group, m <= S (as from :func:`pick_evenly_per_group`).
+        keep: (G, m) bool, the rows to write: a prefix of every row of ``rows``.
     """
     num_groups, slots = memory.shape[:2]
-    if rows.numel() == 0:
-        return
-    counts = torch.bincount(groups, minlength=num_groups)  # (G,)
-    if int(counts.max()) > slots:
-        raise ValueError(f'cannot write {int(counts.max())} rows into a queue of {slots} slots')
-    gid, order = torch.sort(groups, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    offset = torch.arange(gid.numel(), device=groups.device) - starts[gid]  # rank within group
-    slot = (pointers[gid] + offset) % slots  # (R,) distinct within each group
-    memory[gid, slot] = rows[order].to(memory.dtype)
-    pointers.copy_((pointers + counts) % slots)
+    if rows.shape[:2] != keep.shape or rows.shape[0] != num_groups:
+        raise ValueError(f'need rows (G={num_groups}, m, D) and keep (G, m), got '
+                         f'{tuple(rows.shape)}, {tuple(keep.shape)}')
+    if rows.shape[1] > slots:
+        raise ValueError(f'cannot write {rows.shape[1]} rows into a queue of {slots} slots')
+    j = torch.arange(rows.shape[1], device=memory.device)
+    slot = (pointers[:, None] + j[None, :]) % slots  # (G, m), distinct within each group
+    queue = torch.arange(num_groups, device=memory.device)[:, None].expand_as(slot)
+    current = memory[queue, slot]  # (G, m, D)
+    memory[queue, slot] = torch.where(keep[..., None], rows.to(memory.dtype), current)
+    pointers.copy_((pointers + keep.sum(1)) % slots)
 
 
 @torch.no_grad()

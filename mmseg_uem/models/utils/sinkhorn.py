@@ -63,6 +63,15 @@ def sinkhorn_knopp(
     return q, q.argmax(1)
 
 
+def group_counts(groups: Tensor, num_groups: int) -> Tensor:
+    """(G,) long number of entries of ``groups`` (long, values in [0, G)) equal to each id.
+
+    ``torch.bincount`` without its host synchronisation: on CUDA bincount reads the maximum
+    back to size its output, this adds ones into a buffer of the known size."""
+    ones = torch.ones_like(groups, dtype=torch.long)
+    return groups.new_zeros(num_groups, dtype=torch.long).index_add_(0, groups.long(), ones)
+
+
 def _grouped_logsumexp(values: Tensor, groups: Tensor, num_groups: int) -> Tensor:
     """logsumexp over the rows of each group, per column: (P, C) -> (G, C).
 
@@ -124,7 +133,7 @@ def grouped_sinkhorn_knopp(
         # total mass 1 per group
         row_lse = torch.logsumexp(log_q, 1, keepdim=True)
         log_q = log_q - _grouped_logsumexp(row_lse, groups, num_groups)[groups]
-        counts = torch.bincount(groups, minlength=num_groups).to(dtype)
+        counts = group_counts(groups, num_groups).to(dtype)
         log_rows = counts.clamp(min=1).log()[groups, None]  # (P, 1) log P_g
         log_cols = math.log(num_cols)
         for _ in range(num_iters):

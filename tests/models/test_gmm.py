@@ -136,6 +136,25 @@ def test_em_update_invariants_and_floor():
     torch.testing.assert_close(std**2 - 1e-2, ((memory - f[:, None]) ** 2).mean(1))
 
 
+def test_em_update_matches_float64_reference_without_big_temporaries():
+    """All components in one call, equal to the direct float64 formula, and no op output
+    as large as the (M, S, D) memory (the difference tensor of the direct formula)."""
+    torch.manual_seed(0)
+    memory = torch.nn.functional.normalize(torch.randn(30, 200, 16) + 0.5, dim=-1)
+    means = torch.nn.functional.normalize(torch.randn(30, 16), dim=-1)
+    stds = 0.1 + torch.rand(30, 16)
+    with _LargestTensor() as rec:
+        mu, std = em_update(means, stds, memory, std_momentum=0.25)
+    assert rec.largest < memory.numel()
+    mem64 = memory.double()
+    f = torch.nn.functional.normalize(mem64.sum(1), dim=-1)
+    ref_mu = torch.nn.functional.normalize(0.999 * means.double() + 0.001 * f, dim=-1)
+    ref_var = ((mem64 - f[:, None]) ** 2).mean(1)
+    ref_std = 0.25 * stds.double() + 0.75 * (ref_var + 1e-2).sqrt()
+    assert (mu.double() - ref_mu).abs().max() < 1e-6
+    assert (std.double() - ref_std).abs().max() < 1e-6
+
+
 def _expected_even_selection(groups, num_groups, m):
     out = []
     for g in range(num_groups):

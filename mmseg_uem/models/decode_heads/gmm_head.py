@@ -159,8 +159,8 @@ class GMMClassifier(nn.Module):
         classes present in this step from their memories. A step whose embeddings hold NaN
         or inf (on any rank) changes neither memories nor Gaussians. Fixed-size work without
         host synchronisation: the selection is a sort and gathers, the memory write covers
-        m slots per component, and the M-step runs for every class with the result kept
-        where the class is present. Collective under DDP: every rank must call it every
+        m slots per component, and the M-step runs for all components at once with the
+        result kept where the class is present. Collective under DDP: every rank must call it every
         training step.
 
         Args:
@@ -195,14 +195,14 @@ class GMMClassifier(nn.Module):
         ring_buffer_write(self.memory.view(num_comp, *self.memory.shape[2:]),
                           self.memory_ptr.view(-1), picked, keep & finite)
         if step % self.update_interval == 0:
-            refresh = (stats[:-1] > 0) & finite  # (K,)
-            for cls in range(self.num_classes):
-                means, stds = em_update(self.means[cls], self.stds[cls], self.memory[cls],
-                                        mean_momentum=self.mean_momentum,
-                                        std_momentum=self.std_momentum,
-                                        var_floor=self.var_floor)
-                self.means[cls] = torch.where(refresh[cls], means, self.means[cls])
-                self.stds[cls] = torch.where(refresh[cls], stds, self.stds[cls])
+            # every component in one pass; kept for the classes present in this step
+            means, stds = em_update(self.means.flatten(0, 1), self.stds.flatten(0, 1),
+                                    self.memory.flatten(0, 1),
+                                    mean_momentum=self.mean_momentum,
+                                    std_momentum=self.std_momentum, var_floor=self.var_floor)
+            refresh = ((stats[:-1] > 0) & finite)[:, None, None]  # (K, 1, 1)
+            self.means.copy_(torch.where(refresh, means.view_as(self.means), self.means))
+            self.stds.copy_(torch.where(refresh, stds.view_as(self.stds), self.stds))
         self.num_steps += 1
         self._host_steps = (step + 1, self.num_steps._version)
 

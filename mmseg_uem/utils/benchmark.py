@@ -8,6 +8,7 @@ weights), stage-1 and stage-2 training steps, and sliding-window inference with 
 one-window loop against our batched windows. Times are medians of ``runs`` after
 ``warmup`` calls, with ``torch.cuda.synchronize`` around each call on CUDA.
 """
+import os
 import platform
 import statistics
 import threading
@@ -441,5 +442,7 @@ def markdown(rows: List[dict], env: Dict[str, str], settings: Dict[str, object],
         how = ('CUDA sync debug mode' if env.get('device', '').startswith('cuda')
                else 'SyncAudit, forward + backward')
         lines += ['', f'host-device syncs in one training step ({how}):']
-        lines += [f'- {n}x {loc}' for loc, n in syncs.items()] or ['- none']
+        cwd = os.getcwd() + os.sep
+        lines += [f"- {n}x {loc[len(cwd):] if loc.startswith(cwd) else loc}"
+                  for loc, n in syncs.items()] or ['- none']
     return '\n'.join(lines)

@@ -48,3 +48,13 @@ def test_training_and_inference_sections():
     assert rows[1]['max_abs_diff'] < 1e-5 and rows[1]['vs_stock'] > 0
     table = bm.markdown(rows, bm.environment(torch.device('cpu')), dict(runs=1))
     assert 'slide inference' in table and 'torch=' in table
+
+
+def test_sync_scan_on_cpu_finds_only_the_checks_read_back():
+    from mmseg.registry import MODELS
+    imgs, samples = bm.synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
+    model = MODELS.build(bm.segmentor_cfg('G-G', **SIZES))
+    syncs = bm.find_syncs(bm.train_step_fn(model, imgs, samples, 'fp32'), torch.device('cpu'))
+    assert list(syncs.values()) == [1] and 'checks.py' in next(iter(syncs)), syncs
+    table = bm.markdown([], bm.environment(torch.device('cpu')), {}, syncs)
+    assert 'syncs in one training step (SyncAudit, forward + backward)' in table

@@ -35,12 +35,13 @@ from mmseg_uem.utils import benchmark as bm
 
 GPU_DEFAULTS = dict(arch='vitb14_reg', crop=(518, 1036), image=(1024, 2048),
                     window=(518, 1036), stride=(140, 140), channels=256, memory_size=8000,
-                    mlp_channels=(512, 512, 256), runs=10, warmup=3, infer_precisions='fp32,bf16')
+                    mlp_channels=(512, 512, 256), runs=10, warmup=3, infer_precisions='fp32,bf16',
+                    batch=8)
 # a 4x smaller geometry: 518 / 4 -> 126 (multiple of 14), 140 / 4 = 35
 CPU_DEFAULTS = dict(arch=dict(embed_dims=96, num_layers=4, num_heads=3), crop=(126, 252),
                     image=(256, 512), window=(126, 252), stride=(35, 35), channels=64,
                     memory_size=500, mlp_channels=(128, 128, 64), runs=5, warmup=1,
-                    infer_precisions='fp32')  # CPU bf16 is slower than fp32 here
+                    infer_precisions='fp32', batch=2)  # CPU bf16 is slower than fp32 here
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +52,8 @@ def parse_args() -> argparse.Namespace:
                         'a 96-dim 4-block ViT on CPU)')
     parser.add_argument('--out-indices', type=int, nargs='+', default=None)
     parser.add_argument('--crop', type=int, nargs=2, default=None, help='training crop H W')
-    parser.add_argument('--batch', type=int, default=2, help='training / backbone batch')
+    parser.add_argument('--batch', type=int, default=None,
+                        help='training / backbone batch (default 8 on CUDA, 2 on CPU)')
     parser.add_argument('--image', type=int, nargs=2, default=None, help='inference H W')
     parser.add_argument('--window', type=int, nargs=2, default=None)
     parser.add_argument('--stride', type=int, nargs=2, default=None)
@@ -97,14 +99,14 @@ def main() -> None:
     sizes = dict(arch=opt['arch'], out_indices=out_indices, channels=opt['channels'],
                  num_classes=args.num_classes, memory_size=opt['memory_size'],
                  mlp_channels=opt['mlp_channels'])
-    settings = dict(device=device, **sizes, crop=tuple(opt['crop']), batch=args.batch,
+    settings = dict(device=device, **sizes, crop=tuple(opt['crop']), batch=opt['batch'],
                     image=tuple(opt['image']), window=tuple(opt['window']),
                     stride=tuple(opt['stride']), batch_windows=args.batch_windows,
                     runs=opt['runs'], warmup=opt['warmup'], load_avg=os.getloadavg()[0])
     timing = dict(runs=opt['runs'], warmup=opt['warmup'])
 
     torch.manual_seed(0)
-    imgs, samples = bm.synthetic_batch(args.batch, opt['crop'], num_classes=args.num_classes,
+    imgs, samples = bm.synthetic_batch(opt['batch'], opt['crop'], num_classes=args.num_classes,
                                        device=device)
     rows, syncs = [], None
     backbone = bm.DINOv2(opt['arch'], out_indices=out_indices).to(device)

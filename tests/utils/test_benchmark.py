@@ -58,3 +58,27 @@ def test_sync_scan_on_cpu_finds_only_the_checks_read_back():
     assert list(syncs.values()) == [1] and 'checks.py' in next(iter(syncs)), syncs
     table = bm.markdown([], bm.environment(torch.device('cpu')), {}, syncs)
     assert 'syncs in one training step (SyncAudit, forward + backward)' in table
+
+
+def test_count_flops_by_hand():
+    linear = torch.nn.Linear(10, 20, bias=False)
+    assert bm.count_flops(lambda: linear(torch.randn(5, 10))) == 2 * 5 * 10 * 20
+    q, k, v = (torch.randn(1, 2, 7, 4) for _ in range(3))  # (B, heads, tokens, dims)
+    # Q K^T and (softmax) V: 2 * B * heads * 7 * 7 * 4 FLOPs each
+    flops = bm.count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    assert flops == 2 * (2 * 1 * 2 * 7 * 7 * 4)
+
+
+def test_flop_rows_split_the_step():
+    imgs, samples = bm.synthetic_batch(1, (28, 42), num_classes=3, device=torch.device('cpu'))
+    backbone = bm.DINOv2(ARCH, out_indices=(0, 1, 2, 3))
+    cfgs = {v: bm.segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
+    rows = bm.flop_rows(backbone, cfgs, imgs, samples)
+    assert [r['name'] for r in rows] == ['backbone forward', 'stage-1 step G',
+                                         'stage-2 step D-D']
+    assert rows[0]['ratio'] == 1.0
+    for r in rows[1:]:
+        assert r['total'] == r['backbone'] + r['frozen_head'] + r['rest']
+        assert r['rest'] > 0 and 0 < r['ratio'] < 1
+    assert rows[1]['frozen_head'] == 0 and rows[2]['frozen_head'] > 0
+    assert 'backbone / total' in bm.flops_markdown(rows)

@@ -16,7 +16,9 @@ Measured in one run, on synthetic inputs with random weights (median of --runs a
 3. sliding-window inference of a full image (paper: 1024x2048, window 518x1036, stride
    140): mmseg's one-window ``EncoderDecoder.slide_inference`` vs our batched windows,
    and the max abs difference of their LLR maps;
-4. versions and device, and the host-device syncs of one G-G training step (CUDA: sync
+4. FLOPs per image of the backbone forward and of each training step (backbone, frozen
+   inlier head, trained part), and their ratio: the speed ratio at equal FLOP rates;
+5. versions and device, and the host-device syncs of one G-G training step (CUDA: sync
    debug mode; CPU: ``SyncAudit``, which flags the operations that would sync on a GPU).
 
 Defaults are the paper's on CUDA; on CPU a tiny ViT and a 4x smaller geometry so that the
@@ -67,7 +69,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--infer-precisions', default=None,
                         help='slide inference (default fp32,bf16 on CUDA, fp32 on CPU)')
     parser.add_argument('--infer-variant', default='G-G', choices=['G-G', 'G-D', 'D-D'])
-    parser.add_argument('--sections', default='backbone,train,infer')
+    parser.add_argument('--sections', default='backbone,train,infer,flops',
+                        help='comma list of backbone, train, infer, flops')
     parser.add_argument('--runs', type=int, default=None)
     parser.add_argument('--warmup', type=int, default=None)
     parser.add_argument('--threads', type=int, default=None,
@@ -132,8 +135,14 @@ def main() -> None:
                                                     test_cfg=test_cfg),
                                    image, precisions=opt['infer_precisions'].split(','),
                                    **timing)
+    flops = None
+    if 'flops' in sections:
+        cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
+        flops = bm.flop_rows(backbone, cfgs, imgs, samples)
     env = bm.environment(device)
     table = bm.markdown(rows, env, settings, syncs)
+    if flops:
+        table += '\n\n' + bm.flops_markdown(flops)
     print(table)
     if args.out:
         base, ext = osp.splitext(args.out)
@@ -143,7 +152,7 @@ def main() -> None:
                 f.write(table + '\n')
         if ext in ('', '.json'):
             with open(base + '.json', 'w') as f:
-                json.dump(dict(rows=rows, environment=env, syncs=syncs,
+                json.dump(dict(rows=rows, environment=env, syncs=syncs, flops=flops,
                                settings={k: str(v) for k, v in settings.items()}), f, indent=1)
 
 

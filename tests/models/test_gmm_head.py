@@ -260,6 +260,10 @@ def test_em_steps_follow_num_steps_changed_from_outside():
     torch.testing.assert_close(clf.means, means)
     clf.update(emb, targets, correct)
     assert not torch.equal(clf.means, means)
+    clf.num_steps = torch.tensor(4)  # replaced: step 4 is not an EM step
+    means = clf.means.clone()
+    clf.update(emb, targets, correct)
+    assert torch.equal(clf.means, means) and int(clf.num_steps) == 5
 
 
 def test_frozen_head_is_bitwise_stable():

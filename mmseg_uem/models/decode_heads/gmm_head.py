@@ -96,8 +96,8 @@ class GMMClassifier(nn.Module):
         self.register_buffer('memory_ptr', torch.zeros(num_classes, num_components,
                                                        dtype=torch.long))
         self.register_buffer('num_steps', torch.zeros((), dtype=torch.long))
-        # (value, version of the num_steps tensor it was read from): see _step_count
-        self._host_steps = (0, self.num_steps._version)
+        # (value, identity and version of the num_steps tensor it mirrors): see _step_count
+        self._host_steps = (0, self._steps_key())
 
     def forward(self, feats: Tensor) -> GMMOutput:
         """Classify a (B, D, h, w) feature map; float32 with autocast off throughout."""
@@ -143,11 +143,15 @@ class GMMClassifier(nn.Module):
     def _step_count(self) -> int:
         """``num_steps`` as a host integer, mirrored so that deciding on an EM step does not
         read the device buffer: it is read again only when the buffer was changed from
-        outside (loading a checkpoint, ``fill_``, ``.to()``), i.e. not in a training run."""
-        steps = self.num_steps
-        if steps._version != self._host_steps[1]:
-            self._host_steps = (int(steps), steps._version)
+        outside (loading a checkpoint, ``fill_``, ``.to()``, assignment), i.e. not in a
+        training run."""
+        if self._steps_key() != self._host_steps[1]:
+            self._host_steps = (int(self.num_steps), self._steps_key())
         return self._host_steps[0]
+
+    def _steps_key(self) -> tuple:
+        """Changes whenever ``num_steps`` is modified in place or replaced."""
+        return id(self.num_steps), self.num_steps._version
 
     @torch.no_grad()
     def update(self, embeddings: Tensor, targets: Tensor, correct: Tensor) -> None:
@@ -204,7 +208,7 @@ class GMMClassifier(nn.Module):
             self.means.copy_(torch.where(refresh, means.view_as(self.means), self.means))
             self.stds.copy_(torch.where(refresh, stds.view_as(self.stds), self.stds))
         self.num_steps += 1
-        self._host_steps = (step + 1, self.num_steps._version)
+        self._host_steps = (step + 1, self._steps_key())
 
 
 def grid_labels(labels: Tensor, size: Sequence[int], *, num_classes: int,

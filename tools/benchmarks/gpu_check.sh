@@ -11,7 +11,8 @@
 # On the GPU machine the script installs them with --no-index into /tmp/site (seconds), then
 # writes to OUT: env.txt, throughput.{md,json} (backbone ours / timm, stage-1 and stage-2 steps,
 # G-G slide inference stock vs batched, host syncs of a training step), slide_dd.{md,json}
-# (D-D slide inference: batched vs stock maps, fp32), metric_speed.txt and cuda_tests.txt.
+# (D-D slide inference: batched vs stock maps, fp32), metric_speed.txt (5e7 pixels, ours vs
+# sklearn) and cuda_tests.txt.
 # --quick shortens the timing runs (3 runs, 1 warm-up). Each part has its own time limit, and a
 # failing part does not stop the others (540 s at most in all, inside the device tool's 600 s);
 # the exit status is that of the first failure.
@@ -62,7 +63,7 @@ timeout 90 python3 tools/benchmarks/throughput.py --device "$DEVICE" "${QUICK[@]
     --sections infer --infer-variant D-D --infer-precisions fp32 --no-syncs \
     --out "$OUT/slide_dd" 2>&1 | grep -v 'build_loss\|warnings.warn' | tail -n 8
 record "${PIPESTATUS[0]}"
-timeout 90 python3 tools/benchmarks/metric_speed.py --device "$DEVICE" 2>&1 \
+timeout 90 python3 tools/benchmarks/metric_speed.py --device "$DEVICE" --num-pixels 5e7 2>&1 \
     | tee "$OUT/metric_speed.txt"
 record "${PIPESTATUS[0]}"
 timeout 60 python3 -m pytest -q -p no:cacheprovider -k cuda \

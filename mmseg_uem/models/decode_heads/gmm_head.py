@@ -164,8 +164,8 @@ class GMMClassifier(nn.Module):
         or inf (on any rank) changes neither memories nor Gaussians. Fixed-size work without
         host synchronisation: the selection is a sort and gathers, the memory write covers
         m slots per component, and the M-step runs for all components at once with the
-        result kept where the class is present. Collective under DDP: every rank must call it every
-        training step.
+        result kept where the class is present. Collective under DDP: every rank must call
+        it every training step.
 
         Args:
             embeddings: (P, D) from :meth:`forward`.

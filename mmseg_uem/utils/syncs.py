@@ -102,12 +102,3 @@ class SyncAudit(TorchDispatchMode):
         self._saved.clear()
         return super().__exit__(*exc)
 
-
-def format_syncs(found: Dict[str, int], *, root: Optional[str] = None) -> str:
-    """One line per sync site, paths relative to ``root`` when given."""
-    lines = []
-    for site, count in sorted(found.items()):
-        if root and site.startswith(root):
-            site = osp.relpath(site, root)
-        lines.append(f'{count}x {site}')
-    return '\n'.join(lines) or 'none'

@@ -118,8 +118,8 @@ def main() -> None:
         rows += backbone_rows
     backbone_ips = {r['precision']: r['images_per_s'] for r in backbone_rows
                     if r['name'].startswith('ours')}
+    cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
     if 'train' in sections:
-        cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
         rows += bm.bench_training(cfgs, imgs, samples, precisions=precisions,
                                   backbone_ips=backbone_ips, **timing)
         if not args.no_syncs:
@@ -137,7 +137,6 @@ def main() -> None:
                                    **timing)
     flops = None
     if 'flops' in sections:
-        cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
         flops = bm.flop_rows(backbone, cfgs, imgs, samples)
     env = bm.environment(device)
     table = bm.markdown(rows, env, settings, syncs)

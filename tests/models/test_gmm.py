@@ -212,8 +212,14 @@ def test_pick_evenly_split_over_ranks_sums_to_the_whole_pick(splits):
                             for _, g in shares])
     total = torch.zeros_like(whole)
     for rank, (r, g) in enumerate(shares):
-        picked, keep = pick_evenly_per_group(r, g, 4, 7, counts_before=per_rank[:rank].sum(0),
-                                             totals=per_rank.sum(0))
+        seen = []
+
+        def share(counts, rank=rank, seen=seen):
+            seen.append(counts)
+            return per_rank[:rank].sum(0), per_rank.sum(0)
+
+        picked, keep = pick_evenly_per_group(r, g, 4, 7, share=share)
+        assert len(seen) == 1 and torch.equal(seen[0], per_rank[rank])  # its own counts
         assert torch.equal(keep, whole_keep)
         total += picked
     assert torch.equal(total, whole)

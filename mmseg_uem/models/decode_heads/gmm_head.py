@@ -10,7 +10,7 @@ classified embeddings (assigned to components by Sinkhorn), and every ``update_i
 training steps an EM M-step moves the means towards the memory and replaces the stds.
 """
 import math
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -184,17 +184,13 @@ class GMMClassifier(nn.Module):
         stats = group_counts(classes, self.num_classes + 1)
         stats[-1] = (~torch.isfinite(rows)).sum()
         groups = torch.where(correct & labelled, targets, torch.full_like(targets, -1))
-        if get_world_size() > 1:
-            counts = group_counts(torch.where(groups >= 0, groups, num_comp), num_comp + 1)
-            per_rank = torch.stack(all_gather(counts[:num_comp]))  # (W, M)
-            picked, keep = pick_evenly_per_group(
-                rows, groups, num_comp, self.max_sample_per_component,
-                counts_before=per_rank[:get_rank()].sum(0), totals=per_rank.sum(0))
+        distributed = get_world_size() > 1
+        picked, keep = pick_evenly_per_group(
+            rows, groups, num_comp, self.max_sample_per_component,
+            share=_share_over_ranks if distributed else None)
+        if distributed:
             all_reduce(picked, op='sum')  # every slot is filled by exactly one rank
             all_reduce(stats, op='sum')
-        else:
-            picked, keep = pick_evenly_per_group(rows, groups, num_comp,
-                                                 self.max_sample_per_component)
         finite = stats[-1] == 0
         ring_buffer_write(self.memory.view(num_comp, *self.memory.shape[2:]),
                           self.memory_ptr.view(-1), picked, keep & finite)
@@ -209,6 +205,12 @@ class GMMClassifier(nn.Module):
             self.stds.copy_(torch.where(refresh, stds.view_as(self.stds), self.stds))
         self.num_steps += 1
         self._host_steps = (step + 1, self._steps_key())
+
+
+def _share_over_ranks(counts: Tensor) -> Tuple[Tensor, Tensor]:
+    """(G,) members per group on this rank -> on the ranks before it, and on all ranks."""
+    per_rank = torch.stack(all_gather(counts))  # (W, G)
+    return per_rank[:get_rank()].sum(0), per_rank.sum(0)
 
 
 def grid_labels(labels: Tensor, size: Sequence[int], *, num_classes: int,

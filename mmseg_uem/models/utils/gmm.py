@@ -8,7 +8,7 @@ Gaussian log-likelihoods of unit-norm 256-d embeddings are ~+-300, which fp16
 overflows in the exponent and bf16 quantises to 1-2 units.
 """
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -55,9 +55,10 @@ def diagonal_gaussian_log_prob(x: Tensor, means: Tensor, stds: Tensor) -> Tensor
         return -0.5 * quad - log_norm
 
 
-def pick_evenly_per_group(rows: Tensor, groups: Tensor, num_groups: int, max_per_group: int,
-                          *, counts_before: Optional[Tensor] = None,
-                          totals: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+def pick_evenly_per_group(
+    rows: Tensor, groups: Tensor, num_groups: int, max_per_group: int, *,
+    share: Optional[Callable[[Tensor], Tuple[Tensor, Tensor]]] = None,
+) -> Tuple[Tensor, Tensor]:
     """At most ``max_per_group`` evenly spaced rows of every group, in fixed-size slots.
 
     Deterministic (GMMSeg's ``rnd_sample(..., _uniform=True)`` idea, so that every rank picks
@@ -66,10 +67,11 @@ def pick_evenly_per_group(rows: Tensor, groups: Tensor, num_groups: int, max_per
     a group of n <= m members gives all of them. The output has a fixed size and is found by
     a stable sort and gathers: no data-dependent shape, no host synchronisation.
 
-    For data split over ranks (DDP), pass ``counts_before`` (G,), the members of each group
-    on the ranks before this one, and ``totals`` (G,), the members on all ranks: the slots
-    are then those of the whole rank-ordered sequence, each rank fills the ones it holds and
-    leaves zeros elsewhere, so the sum over ranks is the global pick.
+    For data split over ranks (DDP), pass ``share``: a function from this rank's members
+    per group (G,) to ``(counts_before, totals)``, the members of each group on the ranks
+    before this one and on all ranks (an all-gather). The slots are then those of the whole
+    rank-ordered sequence; each rank fills the ones it holds and leaves zeros elsewhere, so
+    the sum over ranks is the global pick.
 
     Args:
         rows: (R, D) candidates.
@@ -91,10 +93,10 @@ def pick_evenly_per_group(rows: Tensor, groups: Tensor, num_groups: int, max_per
     _, order = torch.sort(key, stable=True)  # group-major, order of appearance inside a group
     counts = group_counts(key, num_groups + 1)[:num_groups]  # (G,) members here
     starts = torch.cumsum(counts, 0) - counts  # (G,) first sorted position of each group
-    if totals is None:
-        totals, counts_before = counts, torch.zeros_like(counts)
-    elif counts_before is None:
-        raise ValueError('totals needs counts_before')
+    if share is None:
+        counts_before, totals = torch.zeros_like(counts), counts
+    else:
+        counts_before, totals = share(counts)
     take = totals.clamp(max=max_per_group)  # (G,)
     j = torch.arange(max_per_group, device=groups.device)  # (m,)
     # integer form of linspace(0, n - 1, m): exact and identical on every device

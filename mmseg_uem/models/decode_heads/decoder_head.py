@@ -11,7 +11,7 @@ from mmseg.models.losses.cross_entropy_loss import cross_entropy
 from mmseg.models.utils import resize
 from torch import Tensor, nn
 
-from ..utils.checks import check_finite
+from ..utils.checks import check_finite, check_train_labels
 from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
 
@@ -65,8 +65,11 @@ class PixelDecoderHead(BaseDecodeHead):
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
         """mmseg's ``BaseDecodeHead.loss_by_feat`` (losses of ``loss_decode`` on the scores
-        upsampled to the labels, plus ``acc_seg``) without host synchronisation; non-finite
-        scores stop training before the optimizer step."""
+        upsampled to the labels, plus ``acc_seg``) without host synchronisation. A label map
+        of the wrong size, channels or values is an error naming its file; non-finite scores
+        stop training before the optimizer step."""
+        check_train_labels(batch_data_samples, num_classes=self.num_classes,
+                           ignore_index=self.ignore_index, outlier_index=self.outlier_index)
         check_finite(seg_logits, what=f'{type(self).__name__} {self.score_name}')
         seg_label = self._stack_batch_gt(batch_data_samples)
         seg_logits = resize(seg_logits, size=seg_label.shape[2:], mode='bilinear',

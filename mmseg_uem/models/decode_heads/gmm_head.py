@@ -19,7 +19,7 @@ from mmengine.dist import all_gather, all_reduce, get_rank, get_world_size
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.checks import after_checks, check_train_labels
+from ..utils.checks import after_checks
 from ..utils.gmm import (
     diagonal_gaussian_log_prob,
     em_update,
@@ -296,10 +296,8 @@ class GMMHead(PixelDecoderHead):
         stop training (before the EM update and the optimizer step). Inside
         :func:`~mmseg_uem.models.utils.checks.deferred_checks` the value checks and the EM
         update wait for the end of the forward pass."""
-        check_train_labels(batch_data_samples, num_classes=self.num_classes,
-                           ignore_index=self.ignore_index, outlier_index=self.outlier_index)
         out = self._decode(inputs)
-        losses = self.loss_by_feat(out.scores, batch_data_samples)
+        losses = self.loss_by_feat(out.scores, batch_data_samples)  # checks labels and scores
         labels = grid_labels(self._stack_batch_gt(batch_data_samples), out.scores.shape[2:],
                              num_classes=self.num_classes,
                              ignore_labels=(self.ignore_index, self.outlier_index))

@@ -98,9 +98,18 @@ def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
 
 def check_stage1_checkpoint(cfg: Config) -> None:
     """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
-    saying which checkpoint and which config produces it."""
+    saying which checkpoint and which config produces it.
+
+    With ``load_from`` set (e.g. a converted official OoD model, or a stage-2 checkpoint of
+    this project) stage 1 is read from that file: the Runner loads it over the whole model
+    after ``init_weights`` anyway, so no separate stage-1 file is needed.
+    """
     model = cfg.get('model', {})
     if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+        return
+    if cfg.get('load_from'):
+        check_checkpoint_file(cfg.load_from, what='load_from checkpoint')
+        model['stage1_checkpoint'] = cfg.load_from
         return
     path = model.get('stage1_checkpoint')
     if path and osp.isfile(path):

@@ -42,7 +42,8 @@ def test_ood_config(data, name):
     gt = sample['data_samples'].gt_sem_seg.data
     assert set(np.unique(gt.numpy())) <= {0, 1, 255}
     assert tuple(gt.shape[1:]) == sample['data_samples'].ori_shape  # labels stay full size
-    assert max(sample['inputs'].shape[1:]) == 2048 or sample['inputs'].shape[1] == 1024
+    # native resolution, as the official evaluation: no resizing
+    assert tuple(sample['inputs'].shape[1:]) == sample['data_samples'].ori_shape
 
 
 def test_cityscapes_anomalymix_config(data):

@@ -75,3 +75,20 @@ def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
     torch.save({'state_dict': {}}, missing)
     check_stage1_checkpoint(cfg)  # present: no error
     check_stage1_checkpoint(Config(dict(model=dict(type='UEMEncoderDecoder', stage=1))))
+
+
+def test_stage2_with_load_from_reads_stage1_from_it(tmp_path):
+    """A complete stage-2 checkpoint (e.g. a converted official OoD model) given as
+    load_from also provides stage 1: no separate stage-1 file is asked for."""
+    from mmseg_uem.utils.cli import check_stage1_checkpoint
+
+    full = tmp_path / 'uem_gg.pth'
+    torch.save({'state_dict': {}}, full)
+    cfg = Config(dict(model=dict(type='UEMEncoderDecoder', stage=2,
+                                 stage1_checkpoint=str(tmp_path / 'absent.pth')),
+                      load_from=str(full)))
+    check_stage1_checkpoint(cfg)
+    assert cfg.model.stage1_checkpoint == str(full)
+    cfg.load_from = str(tmp_path / 'absent-too.pth')
+    with pytest.raises(FileNotFoundError, match='load_from checkpoint .*absent-too.pth'):
+        check_stage1_checkpoint(cfg)

@@ -1,11 +1,11 @@
 # Fishyscapes Lost & Found validation (100 frames, labels {0, 1, 255}) as the val/test set.
 # Layout: data/fishyscapes/fishyscapes_lostandfound/*_labels.png (Fishyscapes labels) and
 # data/fishyscapes/lost_and_found/leftImg8bit/{train,test}/<scene>/ (LostAndFound images).
+# Tested at the native 1024x2048 (official evaluate_ood.py: normalisation only).
 fs_laf_type = 'FishyscapesLaFDataset'
 fs_laf_root = 'data/fishyscapes/'
 fs_laf_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]

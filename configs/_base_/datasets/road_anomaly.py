@@ -1,11 +1,10 @@
 # RoadAnomaly (60 frames, raw labels {0, 2} -> {0, 1}, no void) as the val/test set.
-# Images are resized to fit 2048x1024 (keep ratio); labels stay at full resolution and the
-# segmentor resizes scores back to them (ori_shape).
+# Tested at the native 720x1280 (official evaluate_ood.py: normalisation only; 9 windows
+# of 518x1036 at stride 140).
 road_anomaly_type = 'RoadAnomalyDataset'
 road_anomaly_root = 'data/RoadAnomaly_jpg/'
 road_anomaly_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     dict(type='LoadOoDAnnotations'),  # raw values and 2 -> 1 come from the dataset
     dict(type='PackSegInputs'),
 ]

@@ -2,11 +2,12 @@
 # The paper's SMIYC numbers come from the benchmark server on the hidden 100-frame test
 # set: numbers on these 10 frames are not comparable with them. split='test' yields the
 # unlabelled frames for predictions only (scoring them raises).
+# Tested at native resolution, as the official RoadAnomaly / FS LaF evaluation (the
+# official code has no SMIYC loader).
 smiyc_anomaly_type = 'SMIYCDataset'
 smiyc_anomaly_root = 'data/dataset_AnomalyTrack/'
 smiyc_anomaly_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -1,11 +1,12 @@
 # SMIYC obstacle track (RoadObstacle21): the 30 public validation frames (.webp), labels
 # {0 road, 1 obstacle, 255 off-road}: the region of interest is the road. Numbers are not
 # comparable with the paper's, which come from the server's hidden 327-frame test set.
+# Tested at native resolution, as the official RoadAnomaly / FS LaF evaluation (the
+# official code has no SMIYC loader).
 smiyc_obstacle_type = 'SMIYCDataset'
 smiyc_obstacle_root = 'data/dataset_ObstacleTrack/'
 smiyc_obstacle_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -9,4 +9,5 @@ model = dict(
         channels=256,
         num_classes=19,
         outlier_index=254,
-        ignore_index=255))
+        ignore_index=255,
+        norm_cfg=dict(type='SyncBN', requires_grad=True)))  # as G (public code)

@@ -37,7 +37,10 @@ model = dict(
         sinkhorn_iters=3,
         sinkhorn_epsilon=0.05,
         contrast_weight=0.01,
-        score_mode='max_ln'),  # public code; 'logsumexp' = the paper's mixture
+        score_mode='max_ln',  # public code; 'logsumexp' = the paper's mixture
+        # public code: SyncBN in the pixel decoder (its checkpoints carry BN statistics);
+        # mmengine reverts it to BN in a non-distributed run
+        norm_cfg=dict(type='SyncBN', requires_grad=True)),
     train_cfg=dict(),
     # 1024x2048 at window 518x1036, stride 140: 5 x 9 = 45 windows per image
     test_cfg=dict(mode='slide', crop_size=(518, 1036), stride=(140, 140), batch_windows=8))

@@ -1,0 +1,78 @@
+"""``tools/model_converters/uem_official2mmseg.py`` then ``tools/test.py`` on the result.
+
+The official D-D file is built at ViT-S width (``vits14_reg``, so the paper config's arch
+can be switched by ``--cfg-options`` alone) with a small decoder and heads, and tested with
+the paper's RoadAnomaly config on miniature RoadAnomaly frames. The config's stage-1
+checkpoint does not exist: a converted OoD model is one complete checkpoint.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmseg_uem.testing.official_uem import lightning_checkpoint, official_uem_state_dict
+from mmseg_uem.testing.ood_sets import make_road_anomaly
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools' / 'model_converters' / 'uem_official2mmseg.py'
+
+
+class Hparams(dict):
+    """Attribute dict as the official EasyDict config (attributes mirror items)."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        super().__setitem__(name, value)
+
+    __setitem__ = __setattr__
+
+
+def _run(*args, cwd, ok=True):
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    if ok:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_convert_then_test_road_anomaly(tmp_path):
+    hparams = Hparams()
+    hparams.MODEL = Hparams()
+    hparams.MODEL.SEGMENTOR_CKPT = 'ckpts/linear-segmentor.ckpt'
+    state = official_uem_state_dict('D-D', vit_dims=384, vit_layers=12, grid=37,
+                                    decoder_channels=16, num_classes=3, projector=(24, 24, 16))
+    src = tmp_path / 'd_d.ckpt'
+    torch.save(lightning_checkpoint(state, hyper_parameters=dict(config=hparams)), src)
+    dst = tmp_path / 'checkpoints' / 'uem_dd.pth'
+
+    out = _run(TOOL, src, dst, cwd=tmp_path).stdout
+    assert re.search(r'official UEM D-D checkpoint, 267 tensors: 267 mapped, 0 checked', out)
+    assert f'wrote 267 tensors to {dst}' in out
+    assert 'python tools/test.py configs/uem/dinov2_dd_test-road-anomaly.py' in out
+    assert set(torch.load(dst, weights_only=True)) == {'state_dict', 'meta'}
+
+    wrong = _run(TOOL, src, tmp_path / 'x.pth', '--variant', 'G-D', cwd=tmp_path, ok=False)
+    assert wrong.returncode != 0
+    assert 'is a D-D checkpoint, not G-D' in wrong.stderr
+    assert not (tmp_path / 'x.pth').exists()
+
+    make_road_anomaly(str(tmp_path / 'RoadAnomaly_jpg'), num_frames=3, size=(56, 112), seed=0)
+    cfg_options = [
+        f'test_dataloader.dataset.data_root={tmp_path / "RoadAnomaly_jpg"}',
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
+        'model.backbone.arch=vits14_reg', 'model.backbone.init_cfg=None',
+        'model.decode_head.in_channels=[384,384,384,384]', 'model.decode_head.channels=16',
+        'model.decode_head.final_mlp_channels=512', 'model.decode_head.num_classes=3',
+        'model.auxiliary_head.in_channels=384', 'model.auxiliary_head.mlp_channels=(24,24,16)',
+        'model.auxiliary_head.num_inlier_classes=3']
+    assert not (tmp_path / 'work_dirs').exists()  # the config's stage-1 file is absent
+    test = _run(ROOT / 'tools' / 'test.py', ROOT / 'configs/uem/dinov2_dd_test-road-anomaly.py',
+                dst, '--eval', 'AP', 'FPR95', '--work-dir', tmp_path / 'work',
+                '--cfg-options', *cfg_options, cwd=tmp_path)
+    log = test.stdout + test.stderr
+    assert re.search(r'AP: \d+\.\d+', log) and re.search(r'FPR95: \d+\.\d+', log), log[-2000:]
+    assert 'missing keys' not in log and 'unexpected key' not in log, log[-3000:]

@@ -7,7 +7,6 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 
-
 #: metric name accepted by ``--eval`` -> the evaluator that computes it
 OOD_METRICS = ('AP', 'FPR95', 'AUROC')
 COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')

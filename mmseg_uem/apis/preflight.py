@@ -6,7 +6,6 @@ from typing import Sequence
 
 from mmengine.config import Config
 
-
 #: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
 _LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
 

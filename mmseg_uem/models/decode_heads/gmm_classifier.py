@@ -28,7 +28,6 @@ from ..utils.gmm import (
 )
 from ..utils.sinkhorn import grouped_sinkhorn_knopp
 
-
 #: class score of a GMMClassifier (its ``score_mode``); not the anomaly scores of
 #: :mod:`mmseg_uem.models.utils.scores`
 CLASS_SCORE_MODES = ('max_ln', 'logsumexp')

@@ -33,7 +33,7 @@ from mmseg_uem.testing.official_uem import lightning_checkpoint, official_uem_st
 
 torch.set_num_threads(2)
 init_default_scope('mmseg')
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DIMS, CHANNELS, CLASSES, COMPONENTS, SLOTS, PROJ = 32, 16, 3, 2, 6, (24, 24, 16)
 MLP_HIDDEN = 2 * DIMS  # the testing layout's dino_mlp width below 512 dims
 # the official file of each variant, at test widths: published layout, 4 ViT blocks

@@ -50,7 +50,9 @@ def test_cityscapes_anomalymix_config(data):
     cfg = Config.fromfile(osp.join(CONFIGS, 'cityscapes_anomalymix.py'))
     types = [t['type'] for t in cfg.train_pipeline]
     assert types == ['LoadImageFromFile', 'LoadAnnotations', 'AnomalyMix', 'RandomResize',
-                     'RandomCrop', 'RandomFlip', 'PhotoMetricDistortion', 'PackSegInputs']
+                     'RandomCrop', 'CenterPad', 'RandomFlip', 'ColorJitter', 'PackSegInputs']
+    assert cfg.train_pipeline[4] == dict(type='RandomCrop', crop_size=(512, 1024))  # plain
+    assert cfg.train_pipeline[5].size == (518, 1036)
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = osp.join(data, 'cityscapes')
     mix = dataset_cfg.pipeline[2]
@@ -58,12 +60,16 @@ def test_cityscapes_anomalymix_config(data):
     mix.bank_root, mix.prob = osp.join(data, 'coco'), 1.0
     dataset_cfg.pipeline[3].scale = (128, 64)  # keep the test small: crop 32x64 from it
     dataset_cfg.pipeline[4].crop_size = (32, 64)
+    dataset_cfg.pipeline[5].size = (42, 70)  # 5 px top and bottom, 3 px left and right
     dataset = DATASETS.build(dataset_cfg)
     assert len(dataset) == 2
     sample = dataset[0]
-    assert tuple(sample['inputs'].shape) == (3, 32, 64)
-    assert set(np.unique(sample['data_samples'].gt_sem_seg.data.numpy())) <= (
-        set(range(19)) | {254, 255})
+    assert tuple(sample['inputs'].shape) == (3, 42, 70)
+    label = sample['data_samples'].gt_sem_seg.data.numpy()[0]
+    assert set(np.unique(label)) <= set(range(19)) | {254, 255}
+    border = np.ones_like(label, bool)
+    border[5:37, 3:67] = False
+    assert (label[border] == 255).all()
 
 
 def test_configs_combine_as_bases(tmp_path):
@@ -73,3 +79,18 @@ def test_configs_combine_as_bases(tmp_path):
     cfg = Config.fromfile(str(combined))
     assert cfg.train_dataloader.dataset.type == 'CityscapesDataset'
     assert cfg.test_dataloader.dataset.type == 'RoadAnomalyDataset'
+
+
+def test_cityscapes_val_is_padded_centred_and_the_label_kept(data):
+    cfg = Config.fromfile(osp.join(CONFIGS, 'cityscapes.py'))
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.data_root = osp.join(data, 'cityscapes')
+    assert dataset_cfg.pipeline[1] == dict(type='CenterPad', size=(1036, 2058), pad_val=0,
+                                           pad_seg=False)
+    dataset_cfg.pipeline[1].size = (38, 71)  # the generated 32x64 frames: 3 / 3 and 3 / 4 px
+    sample = DATASETS.build(dataset_cfg)[0]
+    assert tuple(sample['inputs'].shape) == (3, 38, 71)
+    meta = sample['data_samples'].metainfo
+    assert meta['img_padding_size'] == [3, 4, 3, 3] and meta['ori_shape'] == (32, 64)
+    assert tuple(sample['data_samples'].gt_sem_seg.data.shape) == (1, 32, 64)
+    assert (sample['inputs'][:, :3] == 0).all() and (sample['inputs'][:, :, -4:] == 0).all()

@@ -3,20 +3,29 @@
 cityscapes_type = 'CityscapesDataset'
 cityscapes_root = 'data/cityscapes/'
 crop_size = (512, 1024)
+# The public code's augmentation (albumentations 1.4.24): RandomScale [0.5, 2], a plain
+# RandomCrop, PadIfNeeded centred with black pixels / void labels, HorizontalFlip,
+# ColorJitter() at its defaults (see mmseg_uem/datasets/transforms/color_jitter.py).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='CenterPad', size=(518, 1036), pad_val=0, seg_pad_val=255),  # 37 x 74 patches
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
+    dict(type='ColorJitter'),
     dict(type='PackSegInputs'),
 ]
+# Public code: val frames at full size, padded centred to 1036x2058 (black, 6 / 5 px), and
+# the sliding windows run over the padded frame; the prediction is cropped back to the label.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(type='CenterPad', size=(1036, 2058), pad_val=0, pad_seg=False),
     dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
+    dict(type='PackSegInputs',
+         meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+                    'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
+                    'img_padding_size')),
 ]
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_pipeline = [

@@ -1,7 +1,7 @@
 # Cityscapes train split with AnomalyMix: COCO objects pasted with label 254 (UEM stage 2).
 # Paste first, at full resolution, then augment (UEM `configs/segmentation/ood/base.yaml`).
-# Padding the 512x1024 crops to 518x1036 (multiples of the 14 px patch) is done by the
-# model's data preprocessor (size=(518, 1036), seg_pad_val=255), not here.
+# Crops are padded centred to 518x1036 (multiples of the 14 px patch) as the public code;
+# the rest of the augmentation is the public code's too (see cityscapes.py).
 # Names are prefixed so this file combines with one OoD test-set config as `_base_`.
 # Prepare: tools/dataset_converters/cityscapes.py data/cityscapes and
 #          tools/dataset_converters/coco_outliers.py data/coco
@@ -18,9 +18,10 @@ train_pipeline = [
         scale=(2048, 1024),
         ratio_range=(0.5, 2.0),
         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='CenterPad', size=(518, 1036), pad_val=0, seg_pad_val=255),  # 37 x 74 patches
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
+    dict(type='ColorJitter'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

@@ -33,7 +33,7 @@ from ..utils.checks import deferred_checks
 from ..utils.scores import SCORE_MODES, anomaly_score
 
 #: scores that need the UEM head's output O
-_UEM_SCORES = ('LLR', 'OoD')
+_UEM_SCORES = ('LLR', 'OoD', 'O1')
 
 
 def window_grid(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:

@@ -8,8 +8,11 @@ logits), O the UEM head's 2-class output (O[:, 1] outlier, O[:, 0] inlier).
 
 - LLR: O1 - O0 - max_k F_k   (the method; paper Table 2 "LR")
 - ID: -max_k F_k             (inlier head alone, Table 2)
-- OoD: O1 - O0               (UEM alone, Table 2; the public code logs O1, the same ranking
-                              for a linear head up to the O0 term)
+- O1: O1                     (UEM alone as the public code scores Table 2's "OoD")
+- OoD: O1 - O0               (UEM alone, normalised by its generic-inlier score; ranks as O1
+                              for a GMM UEM with positive LayerNorm weights, whose LayerNorm
+                              over 2 classes makes both affine in one value; not for a linear
+                              UEM)
 - MSP: -max_k softmax(F)_k, MaxLogit: -max_k F_k, Energy: -logsumexp_k F_k (T = 1),
   RbA: -sum_k tanh(F_k)
 """
@@ -18,8 +21,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-SCORE_MODES = ('LLR', 'ID', 'OoD', 'MSP', 'MaxLogit', 'Energy', 'RbA')
-_NEEDS_UEM = ('LLR', 'OoD')
+SCORE_MODES = ('LLR', 'ID', 'OoD', 'O1', 'MSP', 'MaxLogit', 'Energy', 'RbA')
+_NEEDS_UEM = ('LLR', 'OoD', 'O1')
 
 
 def anomaly_score(
@@ -32,7 +35,7 @@ def anomaly_score(
 
     Args:
         inlier_scores: (B, K, H, W) class scores F.
-        uem_scores: (B, 2, H, W) UEM output O, same B, H, W; required for 'LLR' and 'OoD'.
+        uem_scores: (B, 2, H, W) UEM output O, same B, H, W; required for 'LLR', 'OoD' and 'O1'.
         mode: one of ``SCORE_MODES``.
 
     Returns:
@@ -52,6 +55,8 @@ def anomaly_score(
             raise ValueError(f'F {tuple(f.shape)} and O {tuple(uem_scores.shape)} differ in '
                              'batch or spatial size: resize both to one size first')
         o = uem_scores.float()
+        if mode == 'O1':
+            return o[:, 1:2]
         ratio = o[:, 1:2] - o[:, 0:1]  # (B, 1, H, W): outlier vs generic-inlier log-ratio
         if mode == 'OoD':
             return ratio

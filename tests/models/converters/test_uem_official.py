@@ -288,7 +288,7 @@ def test_converted_maps_equal_the_official_forward(tmp_path, variant):
     for mode, extra, (f_ref, o_ref) in cases:
         model.test_cfg = type(model.test_cfg)(dict(mode=mode, **extra))
         expected = {'LLR': o_ref[:, 1] - f_ref.amax(1) - o_ref[:, 0], 'ID': -f_ref.amax(1),
-                    'OoD': o_ref[:, 1] - o_ref[:, 0]}
+                    'O1': o_ref[:, 1], 'OoD': o_ref[:, 1] - o_ref[:, 0]}  # O1: public "OoD"
         for score, ref in expected.items():
             ours, logits = predict(model, x, score)
             torch.testing.assert_close(ours[:, 0], ref, rtol=1e-4, atol=1e-4,

@@ -338,7 +338,8 @@ def test_predict_without_data_samples_and_small_image():
     assert raw.shape == (2, CLASSES + 2, 20, 30)
 
 
-@pytest.mark.parametrize('score', ['LLR', 'ID', 'OoD', 'MSP', 'MaxLogit', 'Energy', 'RbA'])
+@pytest.mark.parametrize('score', ['LLR', 'ID', 'OoD', 'O1', 'MSP', 'MaxLogit', 'Energy',
+                                   'RbA'])
 def test_score_modes_match_their_formula(score):
     model = slide_model(score=score)
     model.test_cfg.mode = 'whole'
@@ -354,6 +355,7 @@ def test_score_modes_match_their_formula(score):
         'LLR': o[:, 1] - o[:, 0] - f.max(1).values,
         'ID': -f.max(1).values,
         'OoD': o[:, 1] - o[:, 0],
+        'O1': o[:, 1],
         'MSP': -(f.exp() / f.exp().sum(1, keepdim=True)).max(1).values,
         'MaxLogit': -f.max(1).values,
         'Energy': -f.exp().sum(1).log(),

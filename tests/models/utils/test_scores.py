@@ -21,6 +21,7 @@ def _hand(mode):
             'LLR': op[1] - op[0] - max(fp),
             'ID': -max(fp),
             'OoD': op[1] - op[0],
+            'O1': op[1],
             'MSP': -max(math.exp(v - lse) for v in fp),
             'MaxLogit': -max(fp),
             'Energy': -lse,

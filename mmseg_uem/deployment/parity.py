@@ -27,7 +27,7 @@ TIE_MARGIN = 1e-5
 def spread_gaussians(model: nn.Module, *, seed: int = 0, std_range=(0.05, 0.3)) -> int:
     """Give every GMM classifier of ``model`` trained-like Gaussians: unit-norm random
     means and stds uniform in ``std_range``. Returns the number of classifiers changed."""
-    from ..models.decode_heads.gmm_head import GMMClassifier
+    from ..models.decode_heads.gmm_classifier import GMMClassifier
 
     g = torch.Generator().manual_seed(seed)
     changed = 0

@@ -36,7 +36,7 @@ from mmseg_uem.deployment.parity import (  # noqa: E402
     spread_gaussians,
 )
 from mmseg_uem.models.utils.scores import anomaly_score  # noqa: E402
-from mmseg_uem.utils.benchmark import segmentor_cfg  # noqa: E402
+from mmseg_uem.testing.models import segmentor_cfg  # noqa: E402
 
 torch.set_num_threads(2)
 init_default_scope('mmseg')

@@ -28,7 +28,7 @@ from ..models.segmentors.uem_encoder_decoder import (
     prediction_fields,
     restore_original_size,
 )
-from ..models.utils.scores import SCORE_MODES
+from ..models.utils.scores import SCORE_MODES, UEM_SCORE_MODES
 from ..models.utils.sliding_window import slide_average
 from .export import read_metadata
 
@@ -96,7 +96,7 @@ class ONNXSegmentor:
         if self.outputs == 'scores' and score != self.meta['test_cfg']['score']:
             raise ValueError(f'{self.source} computes the score {self.meta["test_cfg"]["score"]}'
                              f' in its graph; export --outputs maps to choose it at run time')
-        if score in ('LLR', 'OoD') and not self.meta['with_uem']:
+        if score in UEM_SCORE_MODES and not self.meta['with_uem']:
             raise ValueError(f'score {score} needs the UEM; {self.source} is a stage-1 model')
         return score
 

@@ -30,11 +30,8 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList
 from torch import Tensor, nn
 
 from ..utils.checks import deferred_checks
-from ..utils.scores import SCORE_MODES, anomaly_score
+from ..utils.scores import SCORE_MODES, UEM_SCORE_MODES, anomaly_score
 from ..utils.sliding_window import slide_average
-
-#: scores that need the UEM head's output O
-_UEM_SCORES = ('LLR', 'OoD', 'O1')
 
 
 @MODELS.register_module()
@@ -108,7 +105,7 @@ class UEMEncoderDecoder(EncoderDecoder):
         score = self.test_cfg.get('score', 'LLR' if self.with_auxiliary_head else 'ID')
         if score not in SCORE_MODES:
             raise ValueError(f'unknown test_cfg.score {score!r}; valid: {SCORE_MODES}')
-        if score in _UEM_SCORES and not self.with_auxiliary_head:
+        if score in UEM_SCORE_MODES and not self.with_auxiliary_head:
             raise ValueError(f'test_cfg.score={score!r} needs the UEM (auxiliary_head); '
                              'a stage-1 model can use ID, MSP, MaxLogit, Energy or RbA')
         return score

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 SCORE_MODES = ('LLR', 'ID', 'OoD', 'O1', 'MSP', 'MaxLogit', 'Energy', 'RbA')
-_NEEDS_UEM = ('LLR', 'OoD', 'O1')
+#: the modes that need the UEM head's output O
+UEM_SCORE_MODES = ('LLR', 'OoD', 'O1')
 
 
 def anomaly_score(
@@ -46,7 +47,7 @@ def anomaly_score(
     if inlier_scores.dim() != 4:
         raise ValueError(f'inlier_scores must be (B, K, H, W), got {tuple(inlier_scores.shape)}')
     f = inlier_scores.float()
-    if mode in _NEEDS_UEM:
+    if mode in UEM_SCORE_MODES:
         if uem_scores is None:
             raise ValueError(f'mode {mode!r} needs the UEM scores O (B, 2, H, W); got None')
         if uem_scores.dim() != 4 or uem_scores.shape[1] != 2:

@@ -8,20 +8,23 @@ Builds a synthetic checkpoint in the published layout and sizes (G-G: 283 tensor
 ``tools/model_converters/uem_official2mmseg.py`` on it in a fresh process and reports its
 wall time and peak resident memory (the child's ``ru_maxrss``), and the output's size.
 """
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, ROOT)
+
 import argparse
 import os
-import os.path as osp
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 
 import torch
 
 from mmseg_uem.testing.official_uem import FULL_SIZE, lightning_checkpoint, official_uem_state_dict
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args() -> argparse.Namespace:

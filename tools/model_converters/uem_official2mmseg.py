@@ -14,9 +14,14 @@ The output holds ``state_dict`` and ``meta`` (tensors, strings and numbers only)
 with ``torch.load(weights_only=True)``; an OoD model is one complete checkpoint, and a
 segmentor can serve as ``model.stage1_checkpoint`` of a stage-2 config.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import os
-import os.path as osp
 import time
 
 import torch

@@ -84,14 +84,14 @@ def paper_model_cfg(variant: str) -> dict:
     head = model['decode_head']
     head.update(in_channels=[DIMS] * 4, channels=CHANNELS, num_classes=CLASSES,
                 final_mlp_channels=MLP_HIDDEN)
-    if head['type'] == 'GMMHead':
-        head.update(num_components=COMPONENTS, memory_size=SLOTS, max_sample_per_component=2)
+    gmm = dict(num_components=COMPONENTS, memory_size=SLOTS, max_sample_per_component=2)
+    if head['type'] == 'GMMHead':  # GMM settings flat or in gmm_cfg, as the UEM head
+        (head['gmm_cfg'] if 'gmm_cfg' in head else head).update(gmm)
     if 'auxiliary_head' in model:
         uem = model['auxiliary_head']
         uem.update(in_channels=DIMS, mlp_channels=PROJ, num_inlier_classes=CLASSES)
         if uem['classifier'] == 'gmm':
-            uem['gmm_cfg'].update(num_components=COMPONENTS, memory_size=SLOTS,
-                                  max_sample_per_component=2)
+            uem['gmm_cfg'].update(gmm)
         model['stage1_checkpoint'] = None
     return model
 

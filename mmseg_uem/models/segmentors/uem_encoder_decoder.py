@@ -7,6 +7,12 @@ the frozen backbone. Stage 2 freezes all of stage 1 (parameters, buffers and
 BatchNorm statistics: the frozen modules are kept in eval mode) and trains only
 the Unknown Estimation Module (``auxiliary_head=dict(type='UEMHead')``).
 
+Stage 1 may also be any stock mmseg ``EncoderDecoder`` and its released checkpoint
+(SegFormer, DeepLabV3+, PSPNet, ...): F is then the stock decode head's logits, computed
+and resized exactly as mmseg's ``EncoderDecoder`` does, so the stock predictions stay
+bitwise unchanged. What cannot be wrapped is refused by name when the model is built
+(:func:`check_stock_parts`).
+
 At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
 are averaged over sliding windows *first*; the anomaly score (LLR by default)
 is formed afterwards at the original image size and stored in each data sample
@@ -29,8 +35,10 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor, nn
 
+from ..backbones import DINOv2, FrozenBackbone
 from ..utils.checks import deferred_checks
 from ..utils.scores import SCORE_MODES, anomaly_score
+from .stock import check_decode_head, check_segmentor_cfg, drop_pretrained
 
 #: scores that need the UEM head's output O
 _UEM_SCORES = ('LLR', 'OoD')
@@ -65,7 +73,8 @@ class UEMEncoderDecoder(EncoderDecoder):
             (``auxiliary_head``) with everything of stage 1 frozen.
         stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
             and decode head are loaded in :meth:`init_weights`, i.e. before any
-            training step. A missing file is an error naming it.
+            training step. A missing file is an error naming it. A stock mmseg
+            model's released checkpoint is one (its auxiliary head is not read).
         train_cfg: ``check_values`` (default True): the heads' checks of label values
             and of NaN / inf scores are read back with one host synchronisation at the
             end of each training forward pass (before the backward pass, the GMM memory
@@ -91,11 +100,24 @@ class UEMEncoderDecoder(EncoderDecoder):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
+                 init_cfg: OptMultiConfig = None,
+                 num_stages: Optional[int] = None):
+        # num_stages is accepted only to refuse CascadeEncoderDecoder configs by name
         if stage not in (1, 2):
             raise ValueError(f'stage must be 1 or 2, got {stage!r}')
         if stage == 2 and auxiliary_head is None:
             raise ValueError('stage=2 trains the UEM: set auxiliary_head=dict(type="UEMHead", ...)')
+        check_segmentor_cfg(decode_head, auxiliary_head, num_stages)
+        if stage == 2:
+            # every stage-1 weight comes from stage1_checkpoint: read (or download) no other
+            backbone, dropped = drop_pretrained(backbone)
+            decode_head, dropped_head = drop_pretrained(decode_head)
+            neck, dropped_neck = drop_pretrained(neck)
+            dropped += dropped_head + dropped_neck + ([pretrained] if pretrained else [])
+            pretrained = None
+            if dropped:
+                print_log(f'stage 2: stage-1 weights come from stage1_checkpoint; not loading '
+                          f'their pretrained weights {dropped}', logger='current')
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,
@@ -106,8 +128,7 @@ class UEMEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
-        if self.with_auxiliary_head and isinstance(self.auxiliary_head, nn.ModuleList):
-            raise ValueError('UEMEncoderDecoder takes one auxiliary head: the UEMHead')
+        check_decode_head(self.decode_head)
         self.stage = stage
         self.stage1_checkpoint = stage1_checkpoint
         # F (K channels) and, with a UEM, O (2 channels) travel together through
@@ -185,11 +206,23 @@ class UEMEncoderDecoder(EncoderDecoder):
             raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
                            f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
         self.load_state_dict({k: state[k] for k in own}, strict=False)
-        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}', logger='current')
+        # e.g. a stock model's auxiliary head: a training-time loss, not part of stage 1
+        unread = sorted({k.split('.')[0] for k in state if not k.startswith(prefixes)})
+        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}'
+                  + (f'; not read: {unread}' if unread else ''), logger='current')
 
     # --------------------------------------------------------------- training
+    @property
+    def pad_stride(self) -> Optional[int]:
+        """Stride whose multiples this project's ViT backbones zero-pad the input up to
+        (their grids cover the padded image); None for stock mmseg backbones, whose maps
+        mmseg resizes straight to the input (kept so, for bitwise-equal predictions)."""
+        if isinstance(self.backbone, (DINOv2, FrozenBackbone)):
+            return self.backbone.patch_size
+        return None
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        patch = getattr(self.backbone, 'patch_size', None)
+        patch = self.pad_stride
         if patch and _covered_size(inputs.shape[2:], patch) != tuple(inputs.shape[2:]):
             # the heads resize their maps to the label size: maps that cover the backbone's
             # zero padding would be stretched over the image, misaligned with the labels
@@ -199,11 +232,12 @@ class UEMEncoderDecoder(EncoderDecoder):
                 f'size_divisor={patch}, seg_pad_val=void)')
         # the heads' label and non-finite checks are read back once, at the end
         with deferred_checks(enabled=(self.train_cfg or {}).get('check_values', True)):
-            x = self.extract_feat(inputs)  # the backbone runs once per step
-            if self.stage == 1:
-                return self._decode_head_forward_train(x, data_samples)
-            # Stage 2: the inlier head is a frozen, eval-mode function of x.
+            if self.stage == 1:  # the backbone runs once per step
+                return self._decode_head_forward_train(self.extract_feat(inputs), data_samples)
+            # Stage 2: backbone, neck and inlier head are frozen, eval-mode functions of the
+            # input (no graph: a stock backbone does not run itself under no_grad)
             with torch.no_grad():
+                x = self.extract_feat(inputs)
                 inlier_scores = self.decode_head.forward(x)
             losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples,
                                                      self.train_cfg)
@@ -223,16 +257,18 @@ class UEMEncoderDecoder(EncoderDecoder):
         if self.with_auxiliary_head:
             outs.append(self.auxiliary_head.forward(x))
         height, width = inputs.shape[2:]
-        covered = _covered_size((height, width), getattr(self.backbone, 'patch_size', None))
+        covered = _covered_size((height, width), self.pad_stride)
         outs = [resize(o.float(), size=covered, mode='bilinear', align_corners=self.align_corners)
                 for o in outs]
         return torch.cat(outs, dim=1)[:, :, :height, :width]
 
     def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` at a time.
+        """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` positions at a time.
 
-        Windows of all images in the batch share one size, so they stack; the
-        result equals mmseg's one-window loop (``batch_windows=1``).
+        Each forward pass takes the windows at ``batch_windows`` grid positions for all
+        B images of the batch (position-major), so ``batch_windows=1`` runs exactly mmseg's
+        one-position loop (bitwise equal for a stock model); more stack more windows, with
+        results equal up to the float rounding of larger batches.
         """
         h_stride, w_stride = self.test_cfg.stride
         h_crop, w_crop = self.test_cfg.crop_size
@@ -240,23 +276,23 @@ class UEMEncoderDecoder(EncoderDecoder):
         if chunk < 1:
             raise ValueError(f'test_cfg.batch_windows must be >= 1, got {chunk}')
         batch_size, _, h_img, w_img = inputs.shape
-        windows = [(b, y1, y2, x1, x2)
-                   for b in range(batch_size)
-                   for y1, y2 in window_grid(h_img, h_crop, h_stride)
-                   for x1, x2 in window_grid(w_img, w_crop, w_stride)]
+        positions = [(y1, y2, x1, x2)
+                     for y1, y2 in window_grid(h_img, h_crop, h_stride)
+                     for x1, x2 in window_grid(w_img, w_crop, w_stride)]
         # float32 sums whatever the input dtype (encode_decode returns float32)
         preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img),
                                  dtype=torch.float32)
         count = inputs.new_zeros((batch_size, 1, h_img, w_img), dtype=torch.float32)
-        for start in range(0, len(windows), chunk):
-            group = windows[start:start + chunk]
-            crops = torch.stack([inputs[b, :, y1:y2, x1:x2] for b, y1, y2, x1, x2 in group])
-            metas = [dict(batch_img_metas[b], img_shape=crops.shape[2:])
-                     for b, *_ in group]
+        for start in range(0, len(positions), chunk):
+            group = positions[start:start + chunk]
+            # (len(group) * B, 3, h, w): position-major, the B images of each position together
+            crops = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in group])
+            metas = [dict(meta, img_shape=crops.shape[2:])
+                     for _ in group for meta in batch_img_metas]
             logits = self.encode_decode(crops, metas)
-            for (b, y1, y2, x1, x2), logit in zip(group, logits):
-                preds[b, :, y1:y2, x1:x2] += logit
-                count[b, :, y1:y2, x1:x2] += 1
+            for i, (y1, y2, x1, x2) in enumerate(group):
+                preds[:, :, y1:y2, x1:x2] += logits[i * batch_size:(i + 1) * batch_size]
+                count[:, :, y1:y2, x1:x2] += 1
         return preds / count
 
     def split_scores(self, logits: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
@@ -270,27 +306,27 @@ class UEMEncoderDecoder(EncoderDecoder):
                            data_samples: OptSampleList = None) -> SampleList:
         """Un-pad, un-flip and resize F and O to the original size, then form
         the anomaly score there (scores are nonlinear: resizing them afterwards
-        would differ)."""
+        would differ).
+
+        F and O are split first and each is laid out as a tensor of its own (in the
+        memory format of the joint map): CPU bilinear kernels round by channel count and
+        strides, so F goes through exactly the steps mmseg applies to a stock model's
+        logits, bitwise."""
         batch_size, _, height, width = seg_logits.shape
         score_mode = self.score
         only_prediction = data_samples is None
         if only_prediction:
             data_samples = [SegDataSample() for _ in range(batch_size)]
+        layout = (torch.channels_last if not seg_logits.is_contiguous()
+                  and seg_logits.is_contiguous(memory_format=torch.channels_last)
+                  else torch.contiguous_format)
         for i in range(batch_size):
-            logits = seg_logits[i:i + 1]
+            parts = [part.contiguous(memory_format=layout) if part is not None else None
+                     for part in self.split_scores(seg_logits[i:i + 1])]
             if not only_prediction:
-                meta = data_samples[i].metainfo
-                left, right, top, bottom = meta.get(
-                    'img_padding_size', meta.get('padding_size', None)) or [0] * 4
-                logits = logits[:, :, top:height - bottom, left:width - right]
-                if meta.get('flip', False):
-                    direction = meta.get('flip_direction', 'horizontal')
-                    if direction not in ('horizontal', 'vertical'):
-                        raise ValueError(f'unknown flip_direction {direction!r}')
-                    logits = logits.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
-                logits = resize(logits, size=meta['ori_shape'], mode='bilinear',
-                                align_corners=self.align_corners, warning=False)
-            inlier, uem = self.split_scores(logits)
+                parts = [self._to_original(part, data_samples[i].metainfo, height, width)
+                         if part is not None else None for part in parts]
+            inlier, uem = parts
             score = anomaly_score(inlier, uem, mode=score_mode)
             data_samples[i].set_data({
                 'seg_logits': PixelData(data=inlier[0]),
@@ -298,6 +334,19 @@ class UEMEncoderDecoder(EncoderDecoder):
                 'pred_anomaly_score': PixelData(data=score[0].float()),
             })
         return data_samples
+
+    def _to_original(self, logits: Tensor, meta: dict, height: int, width: int) -> Tensor:
+        """(1, C, height, width) -> (1, C, *ori_shape): un-pad, un-flip, resize (mmseg's steps)."""
+        left, right, top, bottom = meta.get(
+            'img_padding_size', meta.get('padding_size', None)) or [0] * 4
+        logits = logits[:, :, top:height - bottom, left:width - right]
+        if meta.get('flip', False):
+            direction = meta.get('flip_direction', 'horizontal')
+            if direction not in ('horizontal', 'vertical'):
+                raise ValueError(f'unknown flip_direction {direction!r}')
+            logits = logits.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
+        return resize(logits, size=meta['ori_shape'], mode='bilinear',
+                      align_corners=self.align_corners, warning=False)
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Raw network output: F and O concatenated at the input size."""

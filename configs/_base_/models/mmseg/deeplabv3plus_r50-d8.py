@@ -1,4 +1,5 @@
-# Copied unchanged from mmsegmentation 1.2.2, configs/_base_/models/deeplabv3plus_r50-d8.py (Apache-2.0).
+# Copied unchanged from mmsegmentation 1.2.2, configs/_base_/models/deeplabv3plus_r50-d8.py
+# (Apache-2.0).
 # mmseg's own `mmseg::` bases resolve through pkg_resources (slow, and gone with
 # setuptools >= 81), so the stock model primitive lives here; tests/test_stock_configs.py
 # checks it still equals the file the installed mmseg ships.

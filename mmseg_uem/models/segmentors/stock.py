@@ -27,6 +27,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import nn
 
+from ..decode_heads.uem_head import UEMHead
+
 _SUPPORTED = ('UEMEncoderDecoder wraps a stock EncoderDecoder with one decode head '
               '(SegFormer, DeepLabV3+, PSPNet, UPerNet, FCN, ...)')
 
@@ -50,7 +52,6 @@ def check_segmentor_cfg(decode_head: Any, auxiliary_head: Any,
             'auxiliary_head=dict(_delete_=True, type="UEMHead", ...)')
     head_type = auxiliary_head.get('type')
     cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
-    from ..decode_heads.uem_head import UEMHead  # noqa: PLC0415 (no import cycle at load)
     if not (isinstance(cls, type) and issubclass(cls, UEMHead)):
         raise ValueError(
             f'auxiliary_head is {head_type!r}: UEMEncoderDecoder\'s auxiliary head is the UEM '

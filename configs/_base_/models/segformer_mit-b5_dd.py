@@ -19,6 +19,6 @@ model = dict(
         ignore_index=255,
         alpha=0.0,
         contrast_weight=0.0),
-    # one window per forward pass, as mmseg's loop: F bitwise equal to the stock model's
-    # (more windows at a time are faster, equal up to float rounding of larger batches)
+    # one window per forward pass: with the test loop's batch of 1 image, mmseg's own calls,
+    # so F is bitwise the stock model's (more are faster, equal up to float rounding)
     test_cfg=dict(score='LLR', batch_windows=1))

@@ -44,11 +44,11 @@ def slide_average(inputs: Tensor, forward_windows: WindowFn, *, crop_size: Seque
     images of each grid position together, as mmseg's ``slide_inference`` loop takes them,
     and go to ``forward_windows`` ``batch_windows`` at a time; a group may straddle two
     positions and the last one may be shorter. With ``batch_windows`` = B every call is one
-    of mmseg's (its batch-size-dependent rounding included: bitwise for a stock model). Windows of one batch
-    share one size (crops shrink only where the image is smaller than ``crop_size``), so
-    they stack. Sums are float32 whatever the maps' dtype, added window by window in the
-    grid's order (the result does not depend on ``batch_windows`` beyond the maps' own
-    rounding).
+    of mmseg's (its batch-size-dependent rounding included: bitwise for a stock model).
+    Windows of one batch share one size (crops shrink only where the image is smaller
+    than ``crop_size``), so they stack. Sums are float32 whatever the maps' dtype, added
+    window by window in the grid's order (the result does not depend on ``batch_windows``
+    beyond the maps' own rounding).
 
     Args:
         inputs: (B, 3, H, W) preprocessed images.

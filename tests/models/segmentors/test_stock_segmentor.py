@@ -90,7 +90,8 @@ def stock_state(model) -> dict:
 def test_stock_predictions_bitwise_unchanged(family, mode, tmp_path):
     path = tmp_path / f'{family}.pth'
     zoo_checkpoint(family, path)
-    test_cfg = dict(SLIDE, batch_windows=2)  # = the batch: mmseg's calls if mode == 'slide' else dict(mode='whole')
+    # batch_windows = the batch (2): each forward pass is one of mmseg's calls
+    test_cfg = dict(SLIDE, batch_windows=2) if mode == 'slide' else dict(mode='whole')
     stock = stock_from_zoo(family, path)
     frozen = stock_from_zoo(family, path, frozen=True)
     for ref in (stock, frozen):

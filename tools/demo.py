@@ -10,7 +10,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse
 
-from mmseg_uem.utils.demo import SECTIONS, run_demo
+from mmseg_uem.apis.demo import SECTIONS, run_demo
 
 
 def parse_args():

@@ -12,18 +12,19 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import argparse
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.utils.cli import (
+from mmseg_uem.apis.cli import (
     EVAL_METRICS,
     add_common_args,
     apply_eval_metrics,
-    build_runner,
+    enable_anomaly_outputs,
+    load_cli_config,
+)
+from mmseg_uem.apis.launch import build_runner, finish_distributed
+from mmseg_uem.apis.preflight import (
     check_checkpoint_file,
     check_checkpoint_fits,
     check_dataset_files,
     check_iou_metric_data,
-    enable_anomaly_outputs,
-    finish_distributed,
-    load_cli_config,
 )
 
 

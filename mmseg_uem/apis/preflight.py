@@ -1,79 +1,13 @@
-"""Config edits behind ``tools/train.py`` and ``tools/test.py``.
-
-Kept here (not in the scripts) so they are importable and tested.
-"""
-import datetime
+"""Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
+with errors that name the file (mmengine would fail later, or deep inside a library)."""
 import logging
 import os.path as osp
 import zipfile
 from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
-import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.logging import print_log
-
-#: metric name accepted by ``--eval`` -> the evaluator that computes it
-OOD_METRICS = ('AP', 'FPR95', 'AUROC')
-COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
-IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
-EVAL_METRICS = OOD_METRICS + COMPONENT_METRICS + IOU_METRICS
-
-
-def _as_list(evaluator) -> list:
-    if evaluator is None:
-        return []
-    if isinstance(evaluator, (list, tuple)):
-        return [ConfigDict(e) for e in evaluator]
-    return [ConfigDict(evaluator)]
-
-
-def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
-    """Replace ``cfg.test_evaluator`` with evaluators computing ``names``.
-
-    OoD names go to ``OoDMetric`` (keeping the arguments of an ``OoDMetric``
-    already in the config, e.g. the SMIYC component-size thresholds), IoU names
-    to mmseg's ``IoUMetric``. Raises ``ValueError`` naming the unknown metrics.
-    """
-    unknown = [n for n in names if n not in EVAL_METRICS]
-    if unknown:
-        raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
-                         f'{list(EVAL_METRICS)}')
-    existing = _as_list(cfg.get('test_evaluator'))
-    ood_names = [n for n in names if n in OOD_METRICS + COMPONENT_METRICS]
-    iou_names = [n for n in names if n in IOU_METRICS]
-    evaluators = []
-    if ood_names:
-        base = next((e for e in existing if e.get('type') == 'OoDMetric'),
-                    ConfigDict(type='OoDMetric'))
-        base.ood_metrics = ood_names
-        evaluators.append(base)
-    if iou_names:
-        base = next((e for e in existing if e.get('type') == 'IoUMetric'),
-                    ConfigDict(type='IoUMetric'))
-        base.iou_metrics = iou_names
-        evaluators.append(base)
-    cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
-
-
-def enable_anomaly_outputs(cfg: Config,
-                           *,
-                           show_dir: Optional[str] = None,
-                           out_dir: Optional[str] = None) -> None:
-    """Add the hook that draws heat maps (``--show-dir``) and/or saves the
-    anomaly maps as ``.npz`` for re-scoring (``--out``)."""
-    if not show_dir and not out_dir:
-        return
-    hooks = [h for h in cfg.get('custom_hooks', []) or []
-             if h.get('type') != 'AnomalyVisualizationHook']
-    hook = dict(type='AnomalyVisualizationHook', draw=bool(show_dir))
-    if show_dir:
-        hook['show_dir'] = osp.abspath(show_dir)
-    if out_dir:
-        hook['out_dir'] = osp.abspath(out_dir)
-    hooks.append(hook)
-    cfg.custom_hooks = hooks
-
 
 #: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
 _LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
@@ -121,7 +55,7 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
     from mmengine.model import BaseTTAModel, is_model_wrapper
     from mmengine.runner import CheckpointLoader
 
-    from .checkpoint import format_mismatch, state_dict_mismatch
+    from ..utils.checkpoint import format_mismatch, state_dict_mismatch
 
     while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module
@@ -186,57 +120,6 @@ def check_stage1_checkpoint(cfg: Config) -> None:
         f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
         f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
-
-
-def check_amp_device(cfg: Config) -> None:
-    """Refuse ``AmpOptimWrapper`` (``tools/train.py --amp``) without a CUDA, NPU, MLU or MUSA
-    device, saying what to do, before the Runner stops on mmengine's bare assertion."""
-    from mmengine.device import (
-        is_cuda_available,
-        is_mlu_available,
-        is_musa_available,
-        is_npu_available,
-    )
-
-    if (cfg.get('optim_wrapper') or {}).get('type') != 'AmpOptimWrapper':
-        return
-    if any(f() for f in (is_cuda_available, is_npu_available, is_mlu_available,
-                         is_musa_available)):
-        return
-    raise RuntimeError(
-        'mixed precision (--amp / optim_wrapper.type=AmpOptimWrapper) needs a CUDA, NPU, MLU '
-        'or MUSA device, and none is available: train in float32 on the CPU (drop --amp, or '
-        '--cfg-options optim_wrapper.type=OptimWrapper); the GMM numerics are float32 either way')
-
-
-def setup_cpu_distributed(cfg: Config) -> None:
-    """Let ``--launcher pytorch`` (tools/dist_train.sh, dist_test.sh) run on CPUs only.
-
-    mmengine 0.10.7 assumes CUDA there: ``init_dist`` calls ``torch.cuda.set_device``
-    ("Found no NVIDIA driver") and the DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which
-    DDP refuses for a CPU module. Without CUDA we start the process group ourselves with
-    gloo (the Runner then skips ``init_dist``) and wrap the model with ``device_ids=None``.
-    Does nothing for other launchers or when CUDA is available.
-    """
-    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
-        return
-    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-    dist_cfg = dict(env_cfg.get('dist_cfg', None) or {})
-    backend = dist_cfg.pop('backend', 'nccl')
-    if backend != 'gloo':
-        print_log(f'no CUDA device: using the gloo backend instead of {backend!r}',
-                  logger='current')
-    env_cfg['dist_cfg'] = dict(dist_cfg, backend='gloo')
-    if not torch_dist.is_initialized():
-        timeout = dist_cfg.pop('timeout', None)
-        if timeout is not None:
-            dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
-        torch_dist.init_process_group(backend='gloo', **dist_cfg)
-    wrapper = ConfigDict(cfg.get('model_wrapper_cfg', None) or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False)))
-    wrapper.setdefault('device_ids', None)
-    cfg.model_wrapper_cfg = wrapper
 
 
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')
@@ -341,8 +224,9 @@ def check_iou_metric_data(cfg: Config) -> None:
     from PIL import Image
 
     from ..datasets.ood_base import OoDBaseDataset
+    from .cli import evaluator_list
 
-    if not any(e.get('type') == 'IoUMetric' for e in _as_list(cfg.get('test_evaluator'))):
+    if not any(e.get('type') == 'IoUMetric' for e in evaluator_list(cfg.get('test_evaluator'))):
         return
     for key, _, dataset in _datasets(cfg, ['test_dataloader']):
         name = type(dataset).__name__
@@ -375,55 +259,22 @@ def check_iou_metric_data(cfg: Config) -> None:
                 'train ids')
 
 
-def finish_distributed() -> None:
-    """Wait for every rank, then close the process group (mmengine leaves it open).
+def check_amp_device(cfg: Config) -> None:
+    """Refuse ``AmpOptimWrapper`` (``tools/train.py --amp``) without a CUDA, NPU, MLU or MUSA
+    device, saying what to do, before the Runner stops on mmengine's bare assertion."""
+    from mmengine.device import (
+        is_cuda_available,
+        is_mlu_available,
+        is_musa_available,
+        is_npu_available,
+    )
 
-    Without it a rank that finishes first (rank 1, while rank 0 still writes the last
-    checkpoint) tears down gloo's threads at interpreter exit and can abort with
-    "terminate called without an active exception" (seen on CPU with torchrun).
-    """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
-
-
-def add_common_args(parser) -> None:
-    """The arguments ``tools/train.py`` and ``tools/test.py`` share with mmseg's tools."""
-    from mmengine.config import DictAction
-
-    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def load_cli_config(args) -> Config:
-    """Read ``args.config`` and apply the common arguments (launcher, ``--cfg-options``,
-    work_dir with mmseg's priority: CLI > config > ``./work_dirs/<config name>``)."""
-    import os
-
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    return cfg
-
-
-def build_runner(cfg: Config):
-    """The Runner (or the config's ``runner_type``), after setting up CPU DDP if needed."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    setup_cpu_distributed(cfg)
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    if (cfg.get('optim_wrapper') or {}).get('type') != 'AmpOptimWrapper':
+        return
+    if any(f() for f in (is_cuda_available, is_npu_available, is_mlu_available,
+                         is_musa_available)):
+        return
+    raise RuntimeError(
+        'mixed precision (--amp / optim_wrapper.type=AmpOptimWrapper) needs a CUDA, NPU, MLU '
+        'or MUSA device, and none is available: train in float32 on the CPU (drop --amp, or '
+        '--cfg-options optim_wrapper.type=OptimWrapper); the GMM numerics are float32 either way')

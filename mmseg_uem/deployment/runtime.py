@@ -144,7 +144,12 @@ class ONNXSegmentor:
         with torch.no_grad():
             data = self.data_preprocessor(
                 dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
-        inputs, sample = data['inputs'], data['data_samples'][0]
+        return self.predict_inputs(data['inputs'], data['data_samples'][0])
+
+    def predict_inputs(self, inputs: Tensor, sample: SegDataSample) -> SegDataSample:
+        """One preprocessed image (1, 3, H, W) and its data sample (``img_padding_size``,
+        ``ori_shape``) -> the sample with the predictions (``predict`` after the
+        preprocessor, as ``UEMEncoderDecoder.predict``)."""
         size = tuple(inputs.shape[2:])
         name = sample.metainfo.get('img_path', 'the array')
         if size[0] < self.window[0] or size[1] < self.window[1]:

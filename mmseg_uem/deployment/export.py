@@ -152,6 +152,7 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
         num_classes=model.decode_head.out_channels,
         with_uem=model.with_auxiliary_head,
         window=[int(s) for s in window],
+        patch_size=getattr(model.backbone, 'patch_size', None),
         batch_size=batch_size,
         test_cfg=test_cfg,
         align_corners=bool(model.align_corners),

@@ -174,7 +174,8 @@ class ONNXSegmentor:
                 return self._finish_scores(*outs, sample, name)
             logits = torch.cat(outs, dim=1)
         logits = restore_original_size(logits, sample.metainfo,
-                                       align_corners=self.meta['align_corners'])
+                                       align_corners=self.meta['align_corners'],
+                                       num_classes=self.num_classes)
         sample.set_data(prediction_fields(logits, num_classes=self.num_classes,
                                           score=self.score))
         return sample

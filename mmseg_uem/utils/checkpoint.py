@@ -12,14 +12,18 @@ the objects mmengine writes. Third-party weights keep the full
 Third-party training checkpoints that pickle a config object (Lightning's
 ``hyper_parameters``) are read by :func:`load_untrusted_checkpoint`, a restricted
 unpickler that never imports or calls what the file names.
+
+Also the one comparison of a checkpoint's keys and shapes with a model's
+(:func:`state_dict_mismatch`, :func:`format_mismatch`), for every strict loading check.
 """
 import _compat_pickle
 import os
 import pickle
-from typing import NamedTuple, Tuple
+from typing import Any, List, Mapping, NamedTuple, Tuple
 
 import numpy as np
 import torch
+from torch import Tensor
 
 _HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -218,3 +222,30 @@ def load_untrusted_checkpoint(path: str, *, what: str = 'checkpoint') -> Untrust
     if not isinstance(obj, dict):
         raise RuntimeError(f'{what} {path} holds a {type(obj).__name__}, not a dict')
     return UntrustedCheckpoint(_to_plain(obj), tuple(sorted(standins)))
+
+
+def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Any]
+                        ) -> Tuple[List[str], List[str], List[str]]:
+    """Keys of ``given`` against ``expected`` (a model's state dict): sorted missing keys,
+    unexpected keys and shape mismatches (``'key (given shape) vs model (shape)'``)."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    bad_shapes = sorted(
+        f'{k} {tuple(getattr(given[k], "shape", ()))} vs model {tuple(expected[k].shape)}'
+        for k in set(expected) & set(given)
+        if not isinstance(given[k], Tensor) or given[k].shape != expected[k].shape)
+    return missing, unexpected, bad_shapes
+
+
+def format_mismatch(missing: List[str], unexpected: List[str], bad_shapes: List[str], *,
+                    limit: int = 20) -> str:
+    """Indented lines listing the three kinds of :func:`state_dict_mismatch` (``limit`` keys
+    each, then a count)."""
+    msg = ''
+    for title, items in (('missing keys', missing), ('unexpected keys', unexpected),
+                         ('shape mismatches (checkpoint vs model)', bad_shapes)):
+        if items:
+            shown = ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)'
+                                                if len(items) > limit else '')
+            msg += f'\n  {title} ({len(items)}): {shown}'
+    return msg

@@ -11,9 +11,8 @@ wall time and peak resident memory (the child's ``ru_maxrss``), and the output's
 import os.path as osp
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # this checkout's mmseg_uem first, whatever an installed or shared editable copy is
-sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import argparse
 import os
@@ -25,6 +24,8 @@ import time
 import torch
 
 from mmseg_uem.testing.official_uem import FULL_SIZE, lightning_checkpoint, official_uem_state_dict
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args() -> argparse.Namespace:

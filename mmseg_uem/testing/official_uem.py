@@ -17,6 +17,7 @@ FULL_SIZE = dict(vit_dims=768, vit_layers=12, registers=4, grid=37, decoder_chan
                  num_classes=19, num_components=5, memory_size=8000,
                  projector=(512, 512, 256), vit_mlp_ratio=4)
 _LIGHTNING_VERSION = '2.5.0.post0'  # the version the official requirements pin
+_MLP_HIDDEN = 512  # DINOv2FPN.dino_mlp's hidden width (fixed in the official code)
 
 
 def _bn(prefix: str, channels: int, g: torch.Generator) -> Dict[str, Tensor]:
@@ -83,9 +84,9 @@ def _fpn(prefix: str, dims: int, channels: int, g: torch.Generator) -> Dict[str,
     s.update(_conv(f'{prefix}fpn2.1', dims, dims, 2, g, transposed=True))
     s.update(_norm(f'{prefix}fpn3', dims, g))
     s.update(_norm(f'{prefix}fpn4.0', dims, g))
-    s.update(_linear(f'{prefix}dino_mlp._layers.0', 512 if dims >= 512 else 2 * dims, dims, g))
-    hidden = s[f'{prefix}dino_mlp._layers.0.weight'].shape[0]
-    s.update(_linear(f'{prefix}dino_mlp._layers.2', channels, hidden, g))
+    # dino_mlp: MLP(V, 512, E) with the hidden width fixed in the official code
+    s.update(_linear(f'{prefix}dino_mlp._layers.0', _MLP_HIDDEN, dims, g))
+    s.update(_linear(f'{prefix}dino_mlp._layers.2', channels, _MLP_HIDDEN, g))
     for i, inp in enumerate((dims, dims, dims + channels, dims)):
         s.update(_conv(f'{prefix}lateral_convs.{i}', channels, inp, 1, g))
     for i in range(4):

@@ -75,4 +75,4 @@ def test_convert_then_test_road_anomaly(tmp_path):
                 '--cfg-options', *cfg_options, cwd=tmp_path)
     log = test.stdout + test.stderr
     assert re.search(r'AP: \d+\.\d+', log) and re.search(r'FPR95: \d+\.\d+', log), log[-2000:]
-    assert 'missing keys' not in log and 'unexpected key' not in log, log[-3000:]
+    assert 'does not fit the model' not in log and 'mismatch' not in log, log[-3000:]

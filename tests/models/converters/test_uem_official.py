@@ -35,7 +35,7 @@ torch.set_num_threads(2)
 init_default_scope('mmseg')
 ROOT = Path(__file__).resolve().parents[3]
 DIMS, CHANNELS, CLASSES, COMPONENTS, SLOTS, PROJ = 32, 16, 3, 2, 6, (24, 24, 16)
-MLP_HIDDEN = 2 * DIMS  # the testing layout's dino_mlp width below 512 dims
+MLP_HIDDEN = 512  # DINOv2FPN.dino_mlp's hidden width, fixed in the official code
 # the official file of each variant, at test widths: published layout, 4 ViT blocks
 SIZES = dict(vit_dims=DIMS, vit_layers=4, decoder_channels=CHANNELS, num_classes=CLASSES,
              num_components=COMPONENTS, memory_size=SLOTS, projector=PROJ)

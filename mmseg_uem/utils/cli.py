@@ -97,18 +97,22 @@ def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
 
 
 def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
-    saying which checkpoint and which config produces it."""
+    """Fail before any training when the stage-1 checkpoint of a stage-2 (or a
+    fine-tuning) config is missing, saying which checkpoint and which config produces it."""
     model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+    if model.get('type') != 'UEMEncoderDecoder':
+        return
+    stage2 = model.get('stage', 1) == 2
+    if not stage2 and model.get('stage1_checkpoint') is None:
         return
     path = model.get('stage1_checkpoint')
     if path and osp.isfile(path):
         check_checkpoint_file(path, what='stage-1 checkpoint')
         return
     stage1 = cfg.get('stage1_config', '<the matching *_stage1_* config>')
+    needs = 'stage 2' if stage2 else 'fine-tuning'
     raise FileNotFoundError(
-        f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
+        f'{needs} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
         f'not exist. Train stage 1 first:\n'
         f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'

@@ -6,17 +6,15 @@ the metrics without editing the config (1.x dropped 0.x's ``--eval``).
 import argparse
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.utils.cli import (
+from mmseg_uem.apis.cli import (
     EVAL_METRICS,
     add_common_args,
     apply_eval_metrics,
-    build_runner,
-    check_checkpoint_file,
-    check_dataset_files,
     enable_anomaly_outputs,
-    finish_distributed,
     load_cli_config,
 )
+from mmseg_uem.apis.launch import build_runner, finish_distributed
+from mmseg_uem.apis.preflight import check_checkpoint_file, check_dataset_files
 
 
 def parse_args():

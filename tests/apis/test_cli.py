@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmseg_uem.utils.cli import apply_eval_metrics, enable_anomaly_outputs
+from mmseg_uem.apis.cli import apply_eval_metrics, enable_anomaly_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_test_py_rejects_unknown_eval_name(tmp_path):
 
 
 def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
-    from mmseg_uem.utils.cli import check_stage1_checkpoint
+    from mmseg_uem.apis.preflight import check_stage1_checkpoint
 
     missing = tmp_path / 'stage1' / 'iter_90000.pth'
     cfg = Config(dict(model=dict(type='UEMEncoderDecoder', stage=2,

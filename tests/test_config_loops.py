@@ -19,7 +19,7 @@ def test_loops_are_complete(path):
     for stage in ('train', 'val', 'test'):
         parts = [f'{stage}_dataloader', f'{stage}_cfg', f'{stage}_evaluator']
         if stage == 'train':
-            parts = parts[:2]  # training has no evaluator
+            parts = parts[:2] + ['optim_wrapper']  # training: an optimizer, no evaluator
         present = [cfg.get(key) is not None for key in parts]
         assert all(present) or not any(present), (path, dict(zip(parts, present)))
     assert cfg.get('test_dataloader') is not None, path

@@ -7,3 +7,4 @@ _base_ = [
 ]
 test_cfg = dict(type='TestLoop')
 val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it
+train_dataloader = None  # testing only: mmengine refuses a train_dataloader without train_cfg

@@ -31,8 +31,6 @@ def _shrink(cfg: Config) -> None:
     elif 'init_cfg' in backbone:
         backbone.init_cfg = None
     for head in (cfg.model.decode_head, cfg.model.get('auxiliary_head') or {}):
-        if 'memory_size' in head:
-            head.memory_size = 100
         if head.get('gmm_cfg') is not None:
             head.gmm_cfg.memory_size = 100
 
@@ -73,3 +71,14 @@ def test_config_builds(path):
             evaluators = cfg[key] if isinstance(cfg[key], list) else [cfg[key]]
             for e in evaluators:
                 METRICS.build(e)
+
+
+def test_gmm_settings_per_variant_live_in_the_configs():
+    """One way to configure a GMM classifier (``gmm_cfg`` in both heads); the official
+    values per variant: EM every 5 steps in the stage-1 G head, every 3 in the G-G UEM."""
+    for name in ('dinov2_gg', 'swinb_gg', 'clip_vitb16_gg'):
+        cfg = Config.fromfile(str(ROOT / 'configs' / '_base_' / 'models' / f'{name}.py'))
+        assert cfg.model.decode_head.gmm_cfg.update_interval == 5, name
+        assert cfg.model.decode_head.gmm_cfg.memory_size == 8000, name
+        assert cfg.model.auxiliary_head.gmm_cfg.update_interval == 3, name
+        assert cfg.model.auxiliary_head.gmm_cfg.num_components == 5, name

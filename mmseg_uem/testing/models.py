@@ -29,7 +29,7 @@ def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: i
                   final_mlp_channels=min(512, 2 * channels),
                   norm_cfg=dict(type='GN', num_groups=groups, requires_grad=True))
     if inlier == 'G':
-        decode.update(memory_size=memory_size)
+        decode['gmm_cfg'] = dict(memory_size=memory_size)
     cfg = dict(type='UEMEncoderDecoder', stage=2 if uem else 1, decode_head=decode,
                backbone=dict(type='DINOv2', arch=arch, out_indices=tuple(out_indices)),
                test_cfg=test_cfg or dict(mode='whole'))
@@ -38,5 +38,6 @@ def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: i
             type='UEMHead', in_channels=embed_dims, mlp_channels=tuple(mlp_channels),
             classifier='gmm' if uem == 'G' else 'linear', num_inlier_classes=num_classes,
             alpha=0.5 if variant == 'G-G' else 0.0,
-            gmm_cfg=dict(memory_size=memory_size) if uem == 'G' else None)
+            # EM every 3 steps: the official G-G UEM (configs/_base_/models/dinov2_gg.py)
+            gmm_cfg=dict(memory_size=memory_size, update_interval=3) if uem == 'G' else None)
     return cfg

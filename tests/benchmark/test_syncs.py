@@ -59,7 +59,7 @@ def _model(variant, check_values=True):
     cfg = segmentor_cfg(variant, **SIZES)
     cfg['train_cfg'] = dict(check_values=check_values)
     if variant.startswith('G'):
-        cfg['decode_head']['update_interval'] = 1  # EM on every (audited) step
+        cfg['decode_head']['gmm_cfg']['update_interval'] = 1  # EM on every (audited) step
     if variant.endswith('-G'):
         cfg['auxiliary_head']['gmm_cfg']['update_interval'] = 1
     torch.manual_seed(0)

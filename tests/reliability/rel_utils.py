@@ -36,7 +36,7 @@ gmm = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_
 backbone = dict(type='DINOv2', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
                 out_indices=[0, 1, 2, 3], frozen=True, init_cfg={backbone_init!r})
 decode_head = dict(type={head!r}, in_channels=[32] * 4, channels=32, final_mlp_channels=None,
-                   num_classes=19, **(gmm if {head!r} == 'GMMHead' else dict()))
+                   num_classes=19, **(dict(gmm_cfg=gmm) if {head!r} == 'GMMHead' else dict()))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -126,7 +126,7 @@ def test_autocast_never_reaches_gaussian_sinkhorn_or_em(monkeypatch, dtype):
     _spy_numerics(monkeypatch, calls)
     gmm = dict(num_components=2, memory_size=8, max_sample_per_component=3, update_interval=1)
     inlier = MODELS.build(dict(type='GMMHead', in_channels=[32] * 4, channels=32,
-                               final_mlp_channels=None, num_classes=3, **gmm)).train()
+                               final_mlp_channels=None, num_classes=3, gmm_cfg=gmm)).train()
     uem = MODELS.build(dict(type='UEMHead', in_channels=32, mlp_channels=(16, 16),
                             classifier='gmm', num_inlier_classes=3, gmm_cfg=gmm)).train()
     feats = [torch.randn(2, 32, 3, 4) for _ in range(4)]

@@ -14,5 +14,7 @@ model = dict(
         ignore_index=255,
         alpha=0.5,  # weight of CE(O, t) for G-G (public code)
         contrast_weight=0.01,
+        # GMMClassifier: the official G-G UEM (configs/segmentation/ood/g_g.yaml): EM every
+        # 3 steps, the other settings as the stage-1 GMM head
         gmm_cfg=dict(num_components=5, update_interval=3)),
     test_cfg=dict(score='LLR'))

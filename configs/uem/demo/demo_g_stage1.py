@@ -22,7 +22,7 @@ model = dict(
         in_channels=[embed_dims] * 4,
         channels=64,
         final_mlp_channels=None,
-        memory_size=1000,  # 19 classes x 5 components x 1000 x 64 floats = 24 MB
+        gmm_cfg=dict(memory_size=1000),  # 19 classes x 5 components x 1000 x 64 floats = 24 MB
     ),
     test_cfg=dict(_delete_=True, mode='whole'))
 train_pipeline = [

@@ -22,7 +22,8 @@ model = dict(
         out_indices=[0, 1, 2, 3],
         init_cfg=None),
     decode_head=dict(
-        in_channels=[embed_dims] * 4, channels=64, final_mlp_channels=None, memory_size=1000),
+        in_channels=[embed_dims] * 4, channels=64, final_mlp_channels=None,
+        gmm_cfg=dict(memory_size=1000)),
     auxiliary_head=dict(in_channels=embed_dims, mlp_channels=(128, 128, 64)),
     test_cfg=dict(_delete_=True, mode='whole', score='LLR'))
 train_pipeline = [

@@ -15,7 +15,6 @@ import os.path as osp
 import warnings
 from typing import Optional, Sequence, Tuple
 
-import matplotlib
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
@@ -52,6 +51,8 @@ def heat_map(scores: np.ndarray, *, cmap: str = 'inferno',
     else:
         lo, hi = score_range
     scaled = (np.nan_to_num(scores, posinf=hi, neginf=lo) - lo) / max(hi - lo, 1e-12)
+    import matplotlib  # here, not at the top: registering the hook needs no matplotlib
+
     rgba = matplotlib.colormaps[cmap](np.clip(scaled, 0.0, 1.0))
     return (rgba[..., :3] * 255).round().astype(np.uint8)
 
@@ -95,6 +96,8 @@ class AnomalyVisualizationHook(Hook):
                  backend_args: Optional[dict] = None) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        import matplotlib
+
         if cmap not in matplotlib.colormaps:
             raise KeyError(f'unknown matplotlib colour map {cmap!r}')
         self.draw = draw

@@ -11,7 +11,9 @@ At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
 are averaged over sliding windows *first*; the anomaly score (LLR by default)
 is formed afterwards at the original image size and stored in each data sample
 as ``pred_anomaly_score`` (``PixelData`` of shape (1, H, W), higher = more
-anomalous), next to mmseg's usual ``pred_sem_seg`` and ``seg_logits`` (F only).
+anomalous), next to mmseg's usual ``pred_sem_seg`` and ``seg_logits`` (F only) and,
+with a UEM, ``uem_logits`` (O, (2, H, W)), from which ``UEMTTAModel`` forms the score of
+the averaged views.
 """
 import math
 import os.path as osp
@@ -30,10 +32,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList
 from torch import Tensor, nn
 
 from ..utils.checks import deferred_checks
-from ..utils.scores import SCORE_MODES, anomaly_score
-
-#: scores that need the UEM head's output O
-_UEM_SCORES = ('LLR', 'OoD')
+from ..utils.scores import anomaly_score, check_score_mode
 
 
 def window_grid(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:
@@ -125,12 +124,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         """Anomaly score of ``test_cfg.score`` (read at every prediction, so it can be
         changed on a built model); default 'LLR' with a UEM, else 'ID'."""
         score = self.test_cfg.get('score', 'LLR' if self.with_auxiliary_head else 'ID')
-        if score not in SCORE_MODES:
-            raise ValueError(f'unknown test_cfg.score {score!r}; valid: {SCORE_MODES}')
-        if score in _UEM_SCORES and not self.with_auxiliary_head:
-            raise ValueError(f'test_cfg.score={score!r} needs the UEM (auxiliary_head); '
-                             'a stage-1 model can use ID, MSP, MaxLogit, Energy or RbA')
-        return score
+        return check_score_mode(score, with_uem=self.with_auxiliary_head,
+                                what='test_cfg.score')
 
     # ------------------------------------------------------------------ stages
     @property
@@ -292,11 +287,14 @@ class UEMEncoderDecoder(EncoderDecoder):
                                 align_corners=self.align_corners, warning=False)
             inlier, uem = self.split_scores(logits)
             score = anomaly_score(inlier, uem, mode=score_mode)
-            data_samples[i].set_data({
+            fields = {
                 'seg_logits': PixelData(data=inlier[0]),
                 'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
                 'pred_anomaly_score': PixelData(data=score[0].float()),
-            })
+            }
+            if uem is not None:
+                fields['uem_logits'] = PixelData(data=uem[0])
+            data_samples[i].set_data(fields)
         return data_samples
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:

@@ -22,7 +22,8 @@ EM_BUFFERS = ('means', 'stds', 'memory', 'memory_ptr', 'num_steps')
 
 def _head(**kwargs):
     cfg = dict(type='GMMHead', in_channels=[DIMS] * 4, channels=32, num_classes=CLASSES,
-               num_components=COMPS, memory_size=30, final_mlp_channels=16)
+               final_mlp_channels=16,
+               gmm_cfg=dict(num_components=COMPS, memory_size=30, **kwargs.pop('gmm_cfg', {})))
     cfg.update(kwargs)
     torch.manual_seed(0)
     return MODELS.build(cfg)
@@ -78,7 +79,7 @@ def test_forward_shape_and_scores_match_distributions():
 
 
 def test_logsumexp_mode_is_equal_weight_mixture():
-    head = _head(score_mode='logsumexp').eval()
+    head = _head(gmm_cfg=dict(score_mode='logsumexp')).eval()
     assert head.classifier.score_norm is None
     out = head._decode(_inputs())
     per_class = out.log_likelihoods.view(-1, CLASSES, COMPS)
@@ -96,11 +97,14 @@ def test_scores_float32_under_autocast():
 
 def test_bad_config_raises():
     with pytest.raises(ValueError, match='score_mode'):
-        _head(score_mode='max')
+        _head(gmm_cfg=dict(score_mode='max'))
     with pytest.raises(ValueError, match='4 equal'):
         _head(in_channels=[DIMS, DIMS, DIMS, 16])
     with pytest.raises(ValueError):
         GMMClassifier(8, 2, memory_size=10, max_sample_per_component=20)
+    with pytest.raises(ValueError,
+                       match=r"unknown gmm_cfg keys \['memory'\]; valid: .*'memory_size'"):
+        _head(gmm_cfg=dict(memory=10))
 
 
 def test_loss_finite_and_every_parameter_gets_a_gradient():
@@ -168,8 +172,8 @@ def test_em_state_round_trips_and_resume_is_identical():
         assert f'classifier.{key}' in state
     torch.manual_seed(123)  # a fresh head draws different random buffers
     fresh = MODELS.build(dict(type='GMMHead', in_channels=[DIMS] * 4, channels=32,
-                              num_classes=CLASSES, num_components=COMPS, memory_size=30,
-                              final_mlp_channels=16)).train()
+                              num_classes=CLASSES, final_mlp_channels=16,
+                              gmm_cfg=dict(num_components=COMPS, memory_size=30))).train()
     assert not torch.equal(fresh.classifier.memory, head.classifier.memory)
     fresh.load_state_dict(state)
     for seed in (5, 6, 7):
@@ -279,7 +283,7 @@ def test_frozen_head_is_bitwise_stable():
 
 
 def test_gmm_head_is_gmmhead_subclass_with_defaults():
-    head = GMMHead([DIMS] * 4, 32, num_classes=CLASSES, memory_size=40)
+    head = GMMHead([DIMS] * 4, 32, num_classes=CLASSES, gmm_cfg=dict(memory_size=40))
     clf = head.classifier
     assert (clf.num_components, clf.update_interval, clf.max_sample_per_component) == (5, 5, 20)
     assert clf.mean_momentum == 0.999 and clf.var_floor == 1e-2 and head.contrast_weight == 0.01

@@ -175,7 +175,7 @@ def test_hierarchical_bad_config_and_inputs_raise():
 @pytest.mark.parametrize('head_type', ['GMMHead', 'LinearDecoderHead'])
 def test_heads_take_hierarchical_maps(head_type):
     torch.manual_seed(0)
-    extra = dict(memory_size=30, num_components=2) if head_type == 'GMMHead' else {}
+    extra = dict(gmm_cfg=dict(memory_size=30, num_components=2)) if head_type == 'GMMHead' else {}
     head = MODELS.build(dict(type=head_type, in_channels=SWIN_LIKE, channels=32, num_classes=3,
                              pyramid='none', final_mlp_channels=16, **extra))
     assert head.decoder.pyramid == 'none' and head.decoder.in_channels == SWIN_LIKE

@@ -35,7 +35,7 @@ def model_cfg(head='GMMHead', uem=None, stage=1, **kw) -> dict:
     decode = dict(type=head, in_channels=[DIMS] * 4, channels=16, num_classes=CLASSES,
                   final_mlp_channels=16, norm_cfg=GN, outlier_index=OUTLIER)
     if head == 'GMMHead':
-        decode.update(GMM_SMALL)
+        decode.update(gmm_cfg=GMM_SMALL)
     cfg = dict(type='UEMEncoderDecoder', stage=stage, data_preprocessor=PREPROCESSOR,
                backbone=dict(type='DINOv2', out_indices=(0, 1, 2, 3), img_size=56,
                              arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2)),

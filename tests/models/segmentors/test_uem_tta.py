@@ -1,6 +1,8 @@
-"""UEMTTAModel: flip test-time augmentation averages the anomaly map as well."""
+"""UEMTTAModel: flip test-time augmentation averages F and O, then forms the anomaly map."""
 import copy
+import math
 
+import pytest
 import torch
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -52,7 +54,10 @@ def test_tta_averages_anomaly_score_and_probabilities():
                   for i in range(2)]
     assert len(merged) == 1
     out = merged[0]
-    score = (single[0].pred_anomaly_score.data + single[1].pred_anomaly_score.data) / 2
+    # F and O averaged over the views first, then LLR = O1 - O0 - max_k F_k
+    inlier = (single[0].seg_logits.data + single[1].seg_logits.data) / 2
+    uem = (single[0].uem_logits.data + single[1].uem_logits.data) / 2
+    score = (uem[1] - uem[0] - inlier.amax(0))[None]
     probs = (single[0].seg_logits.data.softmax(0) + single[1].seg_logits.data.softmax(0)) / 2
     assert out.pred_anomaly_score.data.shape == (1, 40, 61)
     assert torch.allclose(out.pred_anomaly_score.data, score, atol=1e-6)
@@ -62,3 +67,29 @@ def test_tta_averages_anomaly_score_and_probabilities():
     assert not torch.allclose(single[1].pred_anomaly_score.data,
                               single[0].pred_anomaly_score.data.flip(-1), atol=1e-3)
     assert out.img_path == 'a.png' and 'gt_sem_seg' in out
+
+
+def _view(inlier, uem):
+    sample = SegDataSample(metainfo=dict(ori_shape=(1, 1)))
+    sample.seg_logits = PixelData(data=torch.tensor(inlier).reshape(-1, 1, 1))
+    sample.uem_logits = PixelData(data=torch.tensor(uem).reshape(2, 1, 1))
+    return sample
+
+
+@pytest.mark.parametrize('mode, expected', [
+    # mean F = (1, 1), mean O = (0, 2): LLR = 2 - 0 - 1 = 1 (the mean of the two views'
+    # LLRs, (1 - 2 + 3 - 2) / 2 = 0, is what averaging finished scores would give)
+    ('LLR', 1.0),
+    ('ID', -1.0),  # -max mean F; the views' mean of -max F is -2
+    ('OoD', 2.0),
+    ('Energy', -(1.0 + math.log(2.0))),  # -logsumexp(1, 1)
+])
+def test_merge_forms_the_score_of_the_averaged_views_by_hand(mode, expected):
+    model = tiny_uem_model().eval()
+    model.test_cfg.score = mode
+    tta = MODELS.build(dict(type='UEMTTAModel', module=model))
+    views = [_view([2.0, 0.0], [0.0, 1.0]), _view([0.0, 2.0], [0.0, 3.0])]
+    (out, ) = tta.merge_preds([views])
+    assert out.pred_anomaly_score.data.shape == (1, 1, 1)
+    assert out.pred_anomaly_score.data.item() == pytest.approx(expected, abs=1e-6)
+    assert out.uem_logits.data.flatten().tolist() == [0.0, 2.0]

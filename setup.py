@@ -26,7 +26,7 @@ setup(
     packages=find_packages(exclude=('tests*', 'tools*', 'configs*', 'docker*')),
     include_package_data=True,
     # Ranges a GPU user with their own CUDA torch can satisfy; the exact set
-    # used on CI is pinned in requirements/.
+    # used on CI is pinned in requirements.txt.
     install_requires=[
         'torch>=2.0',
         'torchvision',

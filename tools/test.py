@@ -14,7 +14,8 @@ from mmseg_uem.apis.cli import (
     load_cli_config,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
-from mmseg_uem.apis.preflight import check_checkpoint_file, check_dataset_files
+from mmseg_uem.apis.preflight import check_dataset_files
+from mmseg_uem.utils.checkpoint import check_checkpoint_file
 
 
 def parse_args():

@@ -7,11 +7,12 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 
-#: metric name accepted by ``--eval`` -> the evaluator that computes it
-OOD_METRICS = ('AP', 'FPR95', 'AUROC')
-COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
+from ..evaluation.functional import COMPONENT_METRICS, PIXEL_METRICS
+
+#: metric names of mmseg's ``IoUMetric`` (its ``iou_metrics``)
 IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
-EVAL_METRICS = OOD_METRICS + COMPONENT_METRICS + IOU_METRICS
+#: the names ``--eval`` accepts: OoDMetric's (pixel, component), then IoUMetric's
+EVAL_METRICS = PIXEL_METRICS + COMPONENT_METRICS + IOU_METRICS
 
 
 def _as_list(evaluator) -> list:
@@ -34,7 +35,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
         raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
                          f'{list(EVAL_METRICS)}')
     existing = _as_list(cfg.get('test_evaluator'))
-    ood_names = [n for n in names if n in OOD_METRICS + COMPONENT_METRICS]
+    ood_names = [n for n in names if n in PIXEL_METRICS + COMPONENT_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
     evaluators = []
     if ood_names:

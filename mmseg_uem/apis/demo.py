@@ -67,6 +67,16 @@ def run_tool(args: List[str], log_file: str) -> None:
                            f'log: {log_file}\n{tail}')
 
 
+def saved_checkpoint(work_dir: str) -> str:
+    """The checkpoint that the run in ``work_dir`` saved last (its ``last_checkpoint``)."""
+    from mmseg_uem.models.segmentors.stage1 import find_checkpoint
+
+    ckpt = find_checkpoint(work_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f'no checkpoint saved in {work_dir}')
+    return ckpt
+
+
 def latest_metrics(work_dir: str) -> Dict[str, float]:
     """The metrics json that mmengine writes in ``work_dir/<timestamp>/``."""
     files = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
@@ -104,12 +114,11 @@ def run_demo(work_dir: str = 'work_dirs/demo') -> Dict[str, Dict[str, float]]:
     log('stage 1: tiny ViT + pixel decoder + GMM head on the miniature Cityscapes')
     run_tool(['tools/train.py', STAGE1_CONFIG, '--work-dir', stage1_dir],
              osp.join(stage1_dir, 'train.log'))
-    stage1_ckpt = osp.join(stage1_dir, 'iter_500.pth')
     log('stage 2: UEM (G-D: linear UEM head) with AnomalyMix, everything of stage 1 frozen')
     run_tool(['tools/train.py', STAGE2_CONFIG, '--work-dir', stage2_dir,
-              '--cfg-options', f'model.stage1_checkpoint={stage1_ckpt}'],
+              '--cfg-options', f'model.stage1_checkpoint={stage1_dir}'],
              osp.join(stage2_dir, 'train.log'))
-    stage2_ckpt = osp.join(stage2_dir, 'iter_300.pth')
+    stage1_ckpt, stage2_ckpt = saved_checkpoint(stage1_dir), saved_checkpoint(stage2_dir)
 
     results = {}
     heatmaps = osp.join(work_dir, 'heatmaps')

@@ -1,50 +1,22 @@
 """Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
 with errors that name the file (mmengine would fail later, or deep inside a library)."""
-import os.path as osp
-import zipfile
 from typing import Sequence
 
 from mmengine.config import Config
 
-#: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
-_LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
-
-
-def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
-    """Raise naming ``path`` if it is missing or not a complete torch (zip) checkpoint.
-
-    Reads only the zip directory at the end of the file, so a file cut short (an
-    interrupted download or copy) fails here, before the Runner starts, instead of deep in
-    ``torch.load`` ("failed finding central directory", without the file name).
-    """
-    if '://' in path:  # a URL: mmengine's loader reports its own errors
-        return
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path} does not exist')
-    with open(path, 'rb') as f:
-        legacy = f.read(4) == _LEGACY_TORCH_MAGIC  # torch < 1.6 format: not checkable
-    if not legacy and not zipfile.is_zipfile(path):
-        raise ValueError(f'{what} {path} is truncated or not a torch checkpoint (no zip '
-                         'directory at its end): copy or download it again')
+from ..models.segmentors.stage1 import resolve_stage1_checkpoint
 
 
 def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
-    saying which checkpoint and which config produces it."""
+    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing or
+    unreadable, saying which checkpoint and which config (``stage1_config``) produces it
+    (:func:`~mmseg_uem.models.segmentors.stage1.resolve_stage1_checkpoint`, the check that
+    ``UEMEncoderDecoder.init_weights`` makes again when it loads the file)."""
     model = cfg.get('model', {})
     if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
         return
-    path = model.get('stage1_checkpoint')
-    if path and osp.isfile(path):
-        check_checkpoint_file(path, what='stage-1 checkpoint')
-        return
-    stage1 = cfg.get('stage1_config', '<the matching *_stage1_* config>')
-    raise FileNotFoundError(
-        f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
-        f'not exist. Train stage 1 first:\n'
-        f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
-        f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
-        f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
+    resolve_stage1_checkpoint(model.get('stage1_checkpoint'),
+                              stage1_config=cfg.get('stage1_config'))
 
 
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')

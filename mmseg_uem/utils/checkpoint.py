@@ -1,4 +1,5 @@
-"""Safe reloading of the checkpoints that mmengine writes.
+"""Checkpoint files: a cheap completeness check, and safe reloading of the checkpoints that
+mmengine writes.
 
 torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7's
 checkpoints hold a few non-tensor objects (its ``MessageHub`` keeps
@@ -9,7 +10,9 @@ the objects mmengine writes. Third-party weights keep the full
 ``weights_only=True`` protection: nothing callable is allowed besides a
 ``getattr`` restricted to ``HistoryBuffer``'s statistics methods.
 """
+import os.path as osp
 import pickle
+import zipfile
 
 import numpy as np
 import torch
@@ -55,3 +58,25 @@ def allow_mmengine_checkpoints() -> None:
     if not hasattr(torch.serialization, 'add_safe_globals'):  # torch < 2.4
         return
     torch.serialization.add_safe_globals(mmengine_safe_globals())
+
+
+#: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
+_LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
+
+
+def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
+    """Raise naming ``path`` if it is missing or not a complete torch (zip) checkpoint.
+
+    Reads only the zip directory at the end of the file, so a file cut short (an
+    interrupted download or copy) fails here, before the Runner starts, instead of deep in
+    ``torch.load`` ("failed finding central directory", without the file name).
+    """
+    if '://' in path:  # a URL: mmengine's loader reports its own errors
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist')
+    with open(path, 'rb') as f:
+        legacy = f.read(4) == _LEGACY_TORCH_MAGIC  # torch < 1.6 format: not checkable
+    if not legacy and not zipfile.is_zipfile(path):
+        raise ValueError(f'{what} {path} is truncated or not a torch checkpoint (no zip '
+                         'directory at its end): copy or download it again')

@@ -3,7 +3,8 @@
 _base_ = './clip_vitb16_g.py'
 model = dict(
     stage=2,
-    stage1_checkpoint='work_dirs/clip_vitb16_g_stage1_cityscapes/iter_90000.pth',
+    # the stage-1 run's work dir: the checkpoint it saved last is loaded (a file works too)
+    stage1_checkpoint='work_dirs/clip_vitb16_g_stage1_cityscapes',
     auxiliary_head=dict(
         type='UEMHead',
         in_channels=768,  # final normed patch tokens of ViT-B/16, in_index=-1

@@ -26,6 +26,8 @@ from prettytable import PrettyTable
 from torch import Tensor
 
 from ..functional import (
+    COMPONENT_METRICS,
+    PIXEL_METRICS,
     ScoreHistogram,
     aggregate_components,
     best_f1_threshold,
@@ -37,8 +39,6 @@ from ..functional import (
 )
 from ..functional.histogram import MAX_BITS, MIN_BITS
 
-PIXEL_METRICS = ('AP', 'FPR95', 'AUROC')
-COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
 _VOID = 2  # void code of the compact uint8 label maps kept for component metrics
 
 

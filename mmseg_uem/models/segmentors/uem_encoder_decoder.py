@@ -16,13 +16,10 @@ with a UEM, ``uem_logits`` (O, (2, H, W)), from which ``UEMTTAModel`` forms the 
 the averaged views.
 """
 import math
-import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import ConfigDict
-from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
@@ -32,7 +29,9 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList
 from torch import Tensor, nn
 
 from ..utils.checks import deferred_checks
+from ..utils.freeze import freeze, keep_frozen
 from ..utils.scores import anomaly_score, check_score_mode
+from .stage1 import load_stage1
 
 
 def window_grid(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:
@@ -62,9 +61,11 @@ class UEMEncoderDecoder(EncoderDecoder):
     Args:
         stage: 1 trains the inlier decode head; 2 trains only the UEM
             (``auxiliary_head``) with everything of stage 1 frozen.
-        stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
-            and decode head are loaded in :meth:`init_weights`, i.e. before any
-            training step. A missing file is an error naming it.
+        stage1_checkpoint: stage 2 only: the stage-1 checkpoint, or the work dir of
+            the stage-1 run (its latest checkpoint), whose backbone, neck and decode
+            head are loaded in :meth:`init_weights`, i.e. before any training step
+            (:func:`~mmseg_uem.models.segmentors.stage1.load_stage1`). A missing or
+            mismatching file is an error naming it.
         train_cfg: ``check_values`` (default True): the heads' checks of label values
             and of NaN / inf scores are read back with one host synchronisation at the
             end of each training forward pass (before the backward pass, the GMM memory
@@ -136,18 +137,14 @@ class UEMEncoderDecoder(EncoderDecoder):
         return modules
 
     def _freeze_stage1(self) -> None:
-        for module in self.stage1_modules:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        freeze(self.stage1_modules)
 
     def train(self, mode: bool = True) -> 'UEMEncoderDecoder':
         """Keep frozen stage-1 modules in eval mode (no BatchNorm statistic,
         GMM memory or EM step may move in stage 2)."""
         super().train(mode)
         if self.stage == 2:
-            for module in self.stage1_modules:
-                module.eval()
+            keep_frozen(self.stage1_modules)
         return self
 
     def init_weights(self) -> None:
@@ -155,32 +152,11 @@ class UEMEncoderDecoder(EncoderDecoder):
         if self.stage == 2:
             self.load_stage1()
 
-    def load_stage1(self) -> None:
-        """Load backbone, neck and decode head from ``stage1_checkpoint``."""
-        path = self.stage1_checkpoint
-        if path is None:
-            raise ValueError(
-                'stage=2 needs model.stage1_checkpoint: the checkpoint of the stage-1 run '
-                '(train the matching configs/uem/*_stage1_*.py config first)')
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'stage-1 checkpoint not found: {path}. Train the stage-1 config first '
-                '(see README, "Training"), or point model.stage1_checkpoint at it.')
-        try:
-            # weights_only loading (torch >= 2.6 default; mmengine's own objects allowed)
-            ckpt = _load_checkpoint(path, map_location='cpu')
-        except Exception as err:
-            raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
-        state = ckpt.get('state_dict', ckpt)
+    def load_stage1(self) -> str:
+        """Load backbone, neck and decode head from ``stage1_checkpoint``; returns the
+        file read."""
         prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
-        own = {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}
-        missing = sorted(k for k in own if k not in state)
-        mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
-        if missing or mismatched:
-            raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
-                           f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
-        self.load_state_dict({k: state[k] for k in own}, strict=False)
-        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}', logger='current')
+        return load_stage1(self, self.stage1_checkpoint, prefixes=prefixes)
 
     # --------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
@@ -197,11 +173,19 @@ class UEMEncoderDecoder(EncoderDecoder):
             x = self.extract_feat(inputs)  # the backbone runs once per step
             if self.stage == 1:
                 return self._decode_head_forward_train(x, data_samples)
-            # Stage 2: the inlier head is a frozen, eval-mode function of x.
-            with torch.no_grad():
-                inlier_scores = self.decode_head.forward(x)
-            losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples,
-                                                     self.train_cfg)
+            return self._auxiliary_head_forward_train(x, data_samples)
+
+    def _auxiliary_head_forward_train(self, inputs: List[Tensor],
+                                      data_samples: SampleList) -> dict:
+        """Stage-2 losses (``uem.loss_*``) of the UEM from the backbone maps ``inputs``.
+
+        The inlier head is a frozen, eval-mode function of the maps: its scores F are
+        computed without autograd and passed to ``UEMHead.loss_by_uem``, which needs them
+        for the likelihood ratio (mmseg's version calls ``auxiliary_head.loss``)."""
+        with torch.no_grad():
+            inlier_scores = self.decode_head.forward(inputs)
+        losses = self.auxiliary_head.loss_by_uem(inputs, inlier_scores, data_samples,
+                                                 self.train_cfg)
         return {f'uem.{k}': v for k, v in losses.items()}
 
     # -------------------------------------------------------------- inference

@@ -4,31 +4,25 @@ import math
 
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_uem  # noqa: F401  (registers the modules)
+from mmseg_uem.testing.models import segmentor_cfg
 
 torch.set_num_threads(2)
-init_default_scope('mmseg')
 DIMS, CLASSES = 32, 3
 
 
 def tiny_uem_model():
     torch.manual_seed(0)
-    return MODELS.build(dict(
-        type='UEMEncoderDecoder', stage=2,
+    return MODELS.build(segmentor_cfg(
+        'D-D', arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2), out_indices=(0, 1, 2, 3),
+        channels=16, num_classes=CLASSES, mlp_channels=(16, 8), final_mlp_channels=16,
+        norm_cfg=dict(type='GN', num_groups=4), alpha=0.5, backbone=dict(img_size=56),
         data_preprocessor=dict(type='SegDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
                                size_divisor=14, pad_val=0, seg_pad_val=255),
-        backbone=dict(type='DINOv2', out_indices=(0, 1, 2, 3), img_size=56,
-                      arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2)),
-        decode_head=dict(type='LinearDecoderHead', in_channels=[DIMS] * 4, channels=16,
-                         num_classes=CLASSES, final_mlp_channels=16,
-                         norm_cfg=dict(type='GN', num_groups=4)),
-        auxiliary_head=dict(type='UEMHead', in_channels=DIMS, mlp_channels=(16, 8),
-                            num_inlier_classes=CLASSES),
         test_cfg=dict(mode='slide', crop_size=(28, 42), stride=(14, 28))))
 
 

@@ -17,6 +17,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.backbones.dinov2 import DINOv2
+from ..models.segmentors.uem_encoder_decoder import split_maps
 from ..models.utils.scores import anomaly_score
 from .measure import autocast, measure, resident_mib, table_row
 from .twins import mmpretrain_twin, timm_twin
@@ -95,6 +96,7 @@ def bench_inference(cfg: dict, image: Tensor, *, precisions, runs: int,
     model = MODELS.build(cfg).to(image.device).eval()
     metas = [dict(ori_shape=image.shape[2:], img_shape=image.shape[2:],
                   pad_shape=image.shape[2:], padding_size=[0, 0, 0, 0])]
+    num_classes = model.decode_head.out_channels
     impls = {'mmseg stock slide loop': EncoderDecoder.slide_inference,
              'ours (batched windows)': type(model).slide_inference}
     outs = {}
@@ -109,7 +111,7 @@ def bench_inference(cfg: dict, image: Tensor, *, precisions, runs: int,
     rows = []
     for p in precisions:
         stock, ours = (outs[name, p] for name in impls)
-        llr = [anomaly_score(*model.split_scores(o), mode='LLR') for o in (stock, ours)]
+        llr = [anomaly_score(*split_maps(o, num_classes), mode='LLR') for o in (stock, ours)]
         (stock_name, ours_name) = impls
         rows.append(table_row('slide inference', stock_name, p, 1, res[stock_name, p],
                          resident=resident_mib(model)))

@@ -34,7 +34,8 @@ def parse_args():
         help='directory to save, per image, input | prediction | anomaly heat map')
     parser.add_argument(
         '--tta', action='store_true',
-        help='test time augmentation (flip / multi-scale; averages the anomaly map too)')
+        help='test time augmentation (flip / multi-scale): F and O are averaged over the '
+        'views, then the anomaly score is formed once')
     add_common_args(parser)
     args = parser.parse_args()
     if args.eval is not None:

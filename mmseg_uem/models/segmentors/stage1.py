@@ -7,7 +7,7 @@ is the one check, used by the tools' pre-flight (before the Runner starts) and b
 :func:`load_stage1` (``UEMEncoderDecoder.init_weights``), with one message.
 """
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader, find_latest_checkpoint
@@ -71,8 +71,11 @@ def resolve_stage1_checkpoint(path: Optional[str], *,
     return found
 
 
-def stage1_state_dict(path: str, own: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """The tensors of ``own`` (name -> tensor) read from the stage-1 checkpoint ``path``.
+def stage1_state_dict(path: str, own: Dict[str, Tensor], *,
+                      prefixes: Sequence[str]) -> Tuple[Dict[str, Tensor], list]:
+    """The tensors of ``own`` (name -> tensor) read from the stage-1 checkpoint ``path``, and
+    the top-level names of the checkpoint's entries outside ``prefixes`` (e.g. a stock
+    model's auxiliary head: a training-time loss, not part of stage 1).
 
     Loaded with ``weights_only`` (torch >= 2.6 default; mmengine's own objects allowed).
     Raises RuntimeError naming the file if it cannot be read, KeyError listing missing keys
@@ -87,7 +90,8 @@ def stage1_state_dict(path: str, own: Dict[str, Tensor]) -> Dict[str, Tensor]:
     if missing or mismatched:
         raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
                        f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
-    return {k: state[k] for k in own}
+    unread = sorted({k.split('.')[0] for k in state if not k.startswith(tuple(prefixes))})
+    return {k: state[k] for k in own}, unread
 
 
 def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str]) -> str:
@@ -96,6 +100,8 @@ def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str
     returns the file read. Nothing else of ``model`` changes."""
     ckpt = resolve_stage1_checkpoint(path)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))}
-    model.load_state_dict(stage1_state_dict(ckpt, own), strict=False)
-    print_log(f'loaded stage 1 ({len(own)} tensors) from {ckpt}', logger='current')
+    state, unread = stage1_state_dict(ckpt, own, prefixes=prefixes)
+    model.load_state_dict(state, strict=False)
+    print_log(f'loaded stage 1 ({len(own)} tensors) from {ckpt}'
+              + (f'; not read: {unread}' if unread else ''), logger='current')
     return ckpt

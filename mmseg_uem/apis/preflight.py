@@ -8,15 +8,20 @@ from ..models.segmentors.stage1 import resolve_stage1_checkpoint
 
 
 def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing or
-    unreadable, saying which checkpoint and which config (``stage1_config``) produces it
+    """Fail before any training when the stage-1 checkpoint of a stage-2 (or a fine-tuning)
+    config is missing or unreadable, saying which checkpoint and which config
+    (``stage1_config``) produces it
     (:func:`~mmseg_uem.models.segmentors.stage1.resolve_stage1_checkpoint`, the check that
     ``UEMEncoderDecoder.init_weights`` makes again when it loads the file)."""
     model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+    if model.get('type') != 'UEMEncoderDecoder':
+        return
+    stage2 = model.get('stage', 1) == 2
+    if not stage2 and model.get('stage1_checkpoint') is None:
         return
     resolve_stage1_checkpoint(model.get('stage1_checkpoint'),
-                              stage1_config=cfg.get('stage1_config'))
+                              stage1_config=cfg.get('stage1_config'),
+                              needed_by='stage 2' if stage2 else 'fine-tuning')
 
 
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')

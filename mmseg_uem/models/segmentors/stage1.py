@@ -19,11 +19,12 @@ from ...utils.checkpoint import check_checkpoint_file
 _ANY_STAGE1_CONFIG = '<the matching *_stage1_* config>'
 
 
-def _missing(path: Optional[str], stage1_config: Optional[str], why: str) -> FileNotFoundError:
+def _missing(path: Optional[str], stage1_config: Optional[str], why: str,
+             needed_by: str) -> FileNotFoundError:
     stage1 = stage1_config or _ANY_STAGE1_CONFIG
     work_dir = path if path and osp.isdir(path) else osp.dirname(path or '') or 'DIR'
     return FileNotFoundError(
-        f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, {why}. '
+        f'{needed_by} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, {why}. '
         f'Train stage 1 first:\n'
         f'    python tools/train.py {stage1} --work-dir {work_dir}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
@@ -45,13 +46,15 @@ def find_checkpoint(path: str) -> Optional[str]:
     return moved if osp.isfile(moved) else None
 
 
-def resolve_stage1_checkpoint(path: Optional[str], *,
-                              stage1_config: Optional[str] = None) -> str:
+def resolve_stage1_checkpoint(path: Optional[str], *, stage1_config: Optional[str] = None,
+                              needed_by: str = 'stage 2') -> str:
     """Check ``model.stage1_checkpoint`` and return the checkpoint file it designates.
 
     Args:
         path: a checkpoint file or a stage-1 work dir.
         stage1_config: the config that trains stage 1, named in the error.
+        needed_by: what needs the checkpoint, named in the error ('stage 2', or
+            'fine-tuning' for a stage-1 run started from it).
 
     Raises:
         ValueError: ``path`` is None, or the file is truncated / not a torch checkpoint.
@@ -66,7 +69,7 @@ def resolve_stage1_checkpoint(path: Optional[str], *,
     if found is None:
         why = ('a work dir without a saved checkpoint (no last_checkpoint file, or the file it '
                'names is gone)' if osp.isdir(path) else 'which does not exist')
-        raise _missing(path, stage1_config, why)
+        raise _missing(path, stage1_config, why, needed_by)
     check_checkpoint_file(found, what='stage-1 checkpoint')
     return found
 
@@ -94,12 +97,16 @@ def stage1_state_dict(path: str, own: Dict[str, Tensor], *,
     return {k: state[k] for k in own}, unread
 
 
-def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str]) -> str:
+def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str],
+                exclude: Sequence[str] = ()) -> str:
     """Load the parameters and buffers of ``model`` under ``prefixes`` (the stage-1 modules,
     e.g. ``('backbone.', 'decode_head.')``) from ``path`` (a file or a stage-1 work dir);
-    returns the file read. Nothing else of ``model`` changes."""
+    returns the file read. Nothing else of ``model`` changes; names under ``exclude``
+    (parameters a fine-tuning head adds to the stage-1 network) are not read."""
     ckpt = resolve_stage1_checkpoint(path)
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))}
+    exclude = tuple(exclude)
+    own = {k: v for k, v in model.state_dict().items()
+           if k.startswith(tuple(prefixes)) and not (exclude and k.startswith(exclude))}
     state, unread = stage1_state_dict(ckpt, own, prefixes=prefixes)
     model.load_state_dict(state, strict=False)
     print_log(f'loaded stage 1 ({len(own)} tensors) from {ckpt}'

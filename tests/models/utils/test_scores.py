@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from torchvision.transforms import functional as TF
 
 from mmseg_uem.models.utils.scores import (
     SCORE_MODES,
@@ -35,7 +36,7 @@ def _hand(mode):
     return torch.tensor(out).reshape(1, 1, 1, 2)
 
 
-@pytest.mark.parametrize('mode', SCORE_MODES)
+@pytest.mark.parametrize('mode', [m for m in SCORE_MODES if m != 'PEBAL'])  # PEBAL: below
 def test_modes_match_hand_computed(mode):
     out = anomaly_score(F_SCORES, O_SCORES, mode=mode)
     assert out.shape == (1, 1, 1, 2) and out.dtype == torch.float32
@@ -90,7 +91,7 @@ def test_bad_inputs_raise():
 
 def test_check_score_mode_knows_which_modes_need_the_uem():
     assert set(UEM_SCORE_MODES) == {'LLR', 'OoD'}
-    assert STAGE1_SCORE_MODES == ('ID', 'MSP', 'MaxLogit', 'Energy', 'RbA')
+    assert STAGE1_SCORE_MODES == ('ID', 'MSP', 'MaxLogit', 'Energy', 'RbA', 'PEBAL')
     for mode in SCORE_MODES:
         assert check_score_mode(mode, with_uem=True) == mode
     for mode in STAGE1_SCORE_MODES:
@@ -105,3 +106,22 @@ def test_id_and_maxlogit_are_one_formula():
     torch.manual_seed(0)
     f = torch.randn(2, 5, 3, 4)
     assert torch.equal(anomaly_score(f, mode='ID'), anomaly_score(f, mode='MaxLogit'))
+
+
+def test_pebal_is_the_energy_map_smoothed_as_pebal_does():
+    """PEBAL: torchvision GaussianBlur(7, sigma=1) of -logsumexp_k F_k (its
+    compute_anomaly_score); the 1 x 2 map above is too small for a 7 x 7 blur."""
+    torch.manual_seed(0)
+    f = torch.randn(2, 4, 8, 9) * 3
+    energy = -torch.logsumexp(f, 1, keepdim=True)
+    expected = TF.gaussian_blur(energy, kernel_size=[7, 7], sigma=[1.0, 1.0])
+    out = anomaly_score(f, mode='PEBAL')
+    assert out.shape == (2, 1, 8, 9)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_float64_scores_stay_float64():
+    f = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    for mode in ('Energy', 'RbA', 'PEBAL'):
+        assert anomaly_score(f, mode=mode).dtype == torch.float64
+    assert anomaly_score(f.half(), mode='RbA').dtype == torch.float32

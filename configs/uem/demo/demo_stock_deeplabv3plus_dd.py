@@ -48,3 +48,4 @@ train_cfg = dict(max_iters=200, val_interval=200)
 default_hooks = dict(checkpoint=dict(interval=200))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
+stage1_config = 'configs/uem/demo/demo_stock_deeplabv3plus.py'

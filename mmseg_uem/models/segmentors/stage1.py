@@ -15,18 +15,21 @@ from torch import Tensor, nn
 
 from ...utils.checkpoint import check_checkpoint_file
 
-#: what the errors suggest when the config does not say which config trains stage 1
-_ANY_STAGE1_CONFIG = '<the matching *_stage1_* config>'
-
 
 def _missing(path: Optional[str], stage1_config: Optional[str], why: str,
              needed_by: str) -> FileNotFoundError:
-    stage1 = stage1_config or _ANY_STAGE1_CONFIG
     work_dir = path if path and osp.isdir(path) else osp.dirname(path or '') or 'DIR'
+    head = f'{needed_by} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, {why}'
+    if stage1_config is None:  # no stage-1 config named: ours, or a stock model's release
+        return FileNotFoundError(
+            f'{head}: the trained model the UEM is added to (for a stock mmseg model, the '
+            "model-zoo file named in the config's comments: download it there; for a model of "
+            'this project, train the matching configs/uem/*_stage1_* config: python '
+            f'tools/train.py CONFIG --work-dir {work_dir}), or --cfg-options '
+            'model.stage1_checkpoint=PATH')
     return FileNotFoundError(
-        f'{needed_by} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, {why}. '
-        f'Train stage 1 first:\n'
-        f'    python tools/train.py {stage1} --work-dir {work_dir}\n'
+        f'{head}. Train stage 1 first:\n'
+        f'    python tools/train.py {stage1_config} --work-dir {work_dir}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
         f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
 

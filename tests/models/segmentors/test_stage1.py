@@ -64,9 +64,9 @@ def test_missing_or_empty_work_dir_says_how_to_train_stage1(tmp_path):
     assert f'python tools/train.py configs/uem/x_stage1.py --work-dir {empty}' in message
     missing = tmp_path / 'nowhere' / 'iter_9.pth'
     with pytest.raises(FileNotFoundError, match='which does not exist') as err:
-        resolve_stage1_checkpoint(str(missing))
-    assert f'--work-dir {missing.parent}' in str(err.value)
-    assert '<the matching *_stage1_* config>' in str(err.value)
+        resolve_stage1_checkpoint(str(missing))  # no stage-1 config named
+    assert f'python tools/train.py CONFIG --work-dir {missing.parent}' in str(err.value)
+    assert 'model-zoo file' in str(err.value)
     with pytest.raises(ValueError, match='stage=2 needs model.stage1_checkpoint'):
         resolve_stage1_checkpoint(None)
 

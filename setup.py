@@ -46,6 +46,7 @@ setup(
     ],
     extras_require={
         'tests': ['pytest', 'hypothesis', 'scikit-learn', 'ruff'],
+        'smiyc': ['h5py'],  # tools/test.py --out-format smiyc
     },
     zip_safe=False,
 )

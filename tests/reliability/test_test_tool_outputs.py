@@ -36,3 +36,20 @@ def test_eval_show_dir_and_out(tmp_path):
     again = pixel_metrics(scores, labels, metrics=('AP', 'FPR95'))
     np.testing.assert_allclose(100 * again['AP'], metrics['ood/AP'], rtol=1e-9)
     np.testing.assert_allclose(100 * again['FPR95'], metrics['ood/FPR95'], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_tta_runs_on_an_ood_config(tmp_path):
+    """--tta with the OoD configs' tta_pipeline (3 scales x 2 flips) through UEMTTAModel."""
+    data = make_data(tmp_path / 'data', road_anomaly=2)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    tta = ROOT / 'configs' / '_base_' / 'datasets' / 'road_anomaly.py'
+    text = tta.read_text()
+    config.write_text(config.read_text() + "tta_model = dict(type='UEMTTAModel')\n" +
+                      text[text.index('tta_pipeline = ['):text.index('val_dataloader')])
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--tta', '--eval', 'AP',
+                    '--out', tmp_path / 'maps', '--work-dir', tmp_path / 'test',
+                    cwd=tmp_path.parent)
+    assert re.search(r'ood/AP: [\d.]+', proc.stdout + proc.stderr)
+    assert len(list((tmp_path / 'maps').glob('*.npz'))) == 2

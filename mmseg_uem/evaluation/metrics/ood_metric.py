@@ -210,10 +210,10 @@ class OoDMetric(BaseMetric):
             info.update(positives=pos.numel(), negatives=neg.numel())
         if pixel and self.mode == 'exact':
             values.update(metrics_from_sorted(pos, neg, tpr=self.tpr, metrics=pixel))
-        if self.operating_point_file and 'FPR95' in self.metrics:
-            self._save_operating_point(pos, neg, info)
         elif pixel:
             values.update(self._histogram_metrics(results, pixel, info))
+        if self.operating_point_file and 'FPR95' in self.metrics:
+            self._save_operating_point(pos, neg, info)
         if self.keep_maps:
             values.update(self._component_metrics(results, pos, neg, info))
         out = OrderedDict((m, 100.0 * values[m]) for m in self.metrics)

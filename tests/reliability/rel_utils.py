@@ -315,6 +315,7 @@ def checkpoint_iters(work_dir: Path) -> List[int]:
 
 def read_metrics(work_dir: Path) -> dict:
     results = sorted(Path(work_dir).rglob('*.json'))
-    results = [p for p in results if not p.name.startswith('vis')]
+    # mmengine's <timestamp>.json, not the visualizer's or tools/test.py's operating point
+    results = [p for p in results if not p.name.startswith(('vis', 'operating_point'))]
     assert results, f'no metrics json under {work_dir}'
     return json.loads(results[-1].read_text())

@@ -24,18 +24,16 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import mmcv
-import mmengine
 import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import INFERENCERS
-from PIL import Image
 
 from ..datasets.ood_base import strip_annotation_loading
-from ..evaluation.io import save_anomaly_map
 from ..evaluation.operating_point import resolve_threshold
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
+from .outputs import output_name, save_picture, save_prediction_maps
 
 #: file endings read as images from a folder (what mmcv / OpenCV decode)
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -199,9 +197,9 @@ class UEMInferencer(MMSegInferencer):
                 score_range=score_range if score_range is not None else self.score_range,
                 score_name=self.model.score, cmap=cmap or self.cmap,
                 classes=meta.get('classes'), palette=meta.get('palette'))
-            name = self._output_name(single_input, self.num_visualized_imgs)
+            name = output_name(single_input, self.num_visualized_imgs)
             if img_out_dir:
-                mmcv.imwrite(canvas[..., ::-1], osp.join(img_out_dir, f'{name}.png'))
+                save_picture(img_out_dir, name, canvas)
             if show:
                 mmcv.imshow(canvas[..., ::-1], win_name=name, wait_time=wait_time)
             if return_vis:
@@ -226,13 +224,9 @@ class UEMInferencer(MMSegInferencer):
             arrays = sample_arrays(pred)
             item = dict(sem_seg=arrays['pred'], anomaly_score=arrays['scores'])
             if pred_out_dir:
-                mmengine.mkdir_or_exist(pred_out_dir)
                 img_path = pred.metainfo.get('img_path') or ''
-                name = self._output_name(img_path or None, self.num_pred_imgs)
-                Image.fromarray(item['sem_seg'].astype(np.uint8)).save(
-                    osp.join(pred_out_dir, f'{name}_pred.png'))
-                save_anomaly_map(osp.join(pred_out_dir, name), item['anomaly_score'],
-                                 img_path=img_path)
+                save_prediction_maps(pred_out_dir, output_name(img_path, self.num_pred_imgs),
+                                     img_path=img_path, **item)
             predictions.append(item)
             self.num_pred_imgs += 1
         out = dict(predictions=predictions[0] if len(predictions) == 1 else predictions,
@@ -241,13 +235,6 @@ class UEMInferencer(MMSegInferencer):
             out['visualization'] = visualization[0] if len(visualization) == 1 \
                 else visualization
         return out
-
-    @staticmethod
-    def _output_name(single_input, counter: int) -> str:
-        if isinstance(single_input, str):
-            return osp.splitext(osp.basename(single_input))[0]
-        return str(counter).zfill(8)
-
 
 def _input_rgb(single_input) -> np.ndarray:
     """(H, W, 3) uint8 RGB of an input path or BGR array."""

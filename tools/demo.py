@@ -4,7 +4,7 @@
 """
 import argparse
 
-from mmseg_uem.utils.demo import run_demo
+from mmseg_uem.apis.demo import run_demo
 
 
 def parse_args():

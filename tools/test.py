@@ -11,20 +11,18 @@ import json
 import os.path as osp
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
-from mmseg_uem.utils.cli import (
+from mmseg_uem.apis.cli import (
     EVAL_METRICS,
     add_common_args,
     apply_eval_metrics,
-    build_runner,
-    check_checkpoint_file,
-    check_dataset_files,
     enable_anomaly_outputs,
-    finish_distributed,
     load_cli_config,
     predict_without_labels,
     request_operating_point,
 )
+from mmseg_uem.apis.launch import build_runner, finish_distributed
+from mmseg_uem.apis.preflight import check_checkpoint_file, check_dataset_files
+from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
 
 
 def parse_args():

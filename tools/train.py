@@ -8,14 +8,9 @@ import logging
 from mmengine.logging import print_log
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.utils.cli import (
-    add_common_args,
-    build_runner,
-    check_dataset_files,
-    check_stage1_checkpoint,
-    finish_distributed,
-    load_cli_config,
-)
+from mmseg_uem.apis.cli import add_common_args, load_cli_config
+from mmseg_uem.apis.launch import build_runner, finish_distributed
+from mmseg_uem.apis.preflight import check_dataset_files, check_stage1_checkpoint
 
 
 def parse_args():

@@ -4,6 +4,9 @@ Real on-disk formats (Cityscapes, COCO instances json, RoadAnomaly, Fishyscapes 
 SMIYC), so the real loaders and converters run on them in tests and smoke runs. Needs
 only numpy, OpenCV, Pillow, pycocotools and cityscapesscripts (these modules import no
 mmcv / mmseg).
+
+Not imported here (they build mmseg objects): ``models`` (the model configs of the tests
+and benchmarks) and ``batches`` (synthetic training batches).
 """
 from .cityscapes import label_id_luts, make_cityscapes
 from .coco import CATEGORIES, make_coco

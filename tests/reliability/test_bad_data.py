@@ -3,7 +3,7 @@
 start-up time of a subprocess) and checks that the error names the offending file.
 
 The unit-level checks behind them are tested in tests/datasets/; here the whole path is
-used: the tool's data pre-flight (``mmseg_uem.utils.cli.check_dataset_files``), the dataset,
+used: the tool's data pre-flight (``mmseg_uem.apis.preflight.check_dataset_files``), the dataset,
 the pipeline, the Runner and the model.
 """
 import importlib.util

@@ -27,7 +27,7 @@ from rel_utils import (
     write_config,
 )
 
-import mmseg_uem.models.decode_heads.gmm_head as gmm_head_module
+import mmseg_uem.models.decode_heads.gmm_classifier as gmm_classifier_module
 from mmseg_uem.models.utils import gmm as gmm_utils
 from mmseg_uem.models.utils import sinkhorn as sinkhorn_utils
 
@@ -85,8 +85,8 @@ def test_non_finite_features_stop_training_naming_the_iteration(tmp_path, varian
 # ------------------------------------------------------------------- mixed precision
 
 def _spy_numerics(monkeypatch, calls):
-    """Wrap every function of models/utils/{gmm,sinkhorn}.py that gmm_head.py calls."""
-    for name, fn in vars(gmm_head_module).items():
+    """Wrap every function of models/utils/{gmm,sinkhorn}.py that gmm_classifier.py calls."""
+    for name, fn in vars(gmm_classifier_module).items():
         if not inspect.isfunction(fn) or fn.__module__ not in (gmm_utils.__name__,
                                                                sinkhorn_utils.__name__):
             continue
@@ -106,7 +106,7 @@ def _spy_numerics(monkeypatch, calls):
                 same=all(torch.equal(o, r) for o, r in zip(outs, refs) if torch.is_tensor(o))))
             return out
 
-        monkeypatch.setattr(gmm_head_module, name, functools.wraps(fn)(spy))
+        monkeypatch.setattr(gmm_classifier_module, name, functools.wraps(fn)(spy))
 
 
 def _samples(labels):

@@ -67,7 +67,7 @@ timeout 90 python3 tools/benchmarks/metric_speed.py --device "$DEVICE" --num-pix
     | tee "$OUT/metric_speed.txt"
 record "${PIPESTATUS[0]}"
 timeout 60 python3 -m pytest -q -p no:cacheprovider -k cuda \
-    tests/models/test_gmm_head.py tests/evaluation/test_pixel_metrics.py 2>&1 \
+    tests/models/decode_heads/test_gmm_head.py tests/evaluation/test_pixel_metrics.py 2>&1 \
     | tail -n 15 | tee "$OUT/cuda_tests.txt"
 record "${PIPESTATUS[0]}"
 exit $status

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from sklearn.metrics import auc, average_precision_score, roc_curve
 
+from mmseg_uem.benchmark.measure import PeakMemory
 from mmseg_uem.evaluation.functional import metrics_from_sorted, sort_scores, split_by_label
-from mmseg_uem.utils.benchmark import PeakMemory
 
 
 def parse_args() -> argparse.Namespace:

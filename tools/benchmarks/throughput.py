@@ -33,7 +33,19 @@ import torch
 from mmengine.registry import init_default_scope
 
 import mmseg_uem  # noqa: F401  (registers the modules)
-from mmseg_uem.utils import benchmark as bm
+from mmseg_uem.benchmark.flops import flop_rows, flops_markdown
+from mmseg_uem.benchmark.report import environment, markdown
+from mmseg_uem.benchmark.sections import (
+    bench_backbone,
+    bench_inference,
+    bench_training,
+    train_step_fn,
+)
+from mmseg_uem.benchmark.syncs import find_syncs
+from mmseg_uem.models.backbones import DINOv2
+from mmseg_uem.models.backbones.dinov2 import resolve_arch
+from mmseg_uem.testing.batches import synthetic_batch
+from mmseg_uem.testing.models import default_out_indices, segmentor_cfg
 
 GPU_DEFAULTS = dict(arch='vitb14_reg', crop=(518, 1036), image=(1024, 2048),
                     window=(518, 1036), stride=(140, 140), channels=256, memory_size=8000,
@@ -95,8 +107,8 @@ def main() -> None:
     opt = {k: v if v is not None else defaults[k] for k, v in opt.items()}
     if isinstance(opt['arch'], str) and opt['arch'].lstrip().startswith('{'):
         opt['arch'] = json.loads(opt['arch'])
-    num_layers = bm._resolve_arch(opt['arch'])['num_layers']
-    out_indices = tuple(args.out_indices or bm.default_out_indices(num_layers))
+    num_layers = resolve_arch(opt['arch'])['num_layers']
+    out_indices = tuple(args.out_indices or default_out_indices(num_layers))
     precisions = [p for p in args.precisions.split(',') if p]
     sections = set(args.sections.split(','))
     sizes = dict(arch=opt['arch'], out_indices=out_indices, channels=opt['channels'],
@@ -109,39 +121,39 @@ def main() -> None:
     timing = dict(runs=opt['runs'], warmup=opt['warmup'])
 
     torch.manual_seed(0)
-    imgs, samples = bm.synthetic_batch(opt['batch'], opt['crop'], num_classes=args.num_classes,
+    imgs, samples = synthetic_batch(opt['batch'], opt['crop'], num_classes=args.num_classes,
                                        device=device)
     rows, syncs = [], None
-    backbone = bm.DINOv2(opt['arch'], out_indices=out_indices).to(device)
-    backbone_rows = bm.bench_backbone(backbone, imgs, precisions=precisions, **timing)
+    backbone = DINOv2(opt['arch'], out_indices=out_indices).to(device)
+    backbone_rows = bench_backbone(backbone, imgs, precisions=precisions, **timing)
     if 'backbone' in sections:
         rows += backbone_rows
     backbone_ips = {r['precision']: r['images_per_s'] for r in backbone_rows
                     if r['name'].startswith('ours')}
-    cfgs = {v: bm.segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
+    cfgs = {v: segmentor_cfg(v, **sizes) for v in ('G', 'D', 'G-G', 'D-D')}
     if 'train' in sections:
-        rows += bm.bench_training(cfgs, imgs, samples, precisions=precisions,
+        rows += bench_training(cfgs, imgs, samples, precisions=precisions,
                                   backbone_ips=backbone_ips, **timing)
         if not args.no_syncs:
             from mmseg.registry import MODELS
             model = MODELS.build(cfgs['G-G']).to(device)
-            syncs = bm.find_syncs(bm.train_step_fn(model, imgs, samples, 'fp32'), device)
+            syncs = find_syncs(train_step_fn(model, imgs, samples, 'fp32'), device)
             del model
     if 'infer' in sections:
         test_cfg = dict(mode='slide', crop_size=tuple(opt['window']),
                         stride=tuple(opt['stride']), batch_windows=args.batch_windows)
         image = torch.randn(1, 3, *opt['image'], device=device)
-        rows += bm.bench_inference(bm.segmentor_cfg(args.infer_variant, **sizes,
+        rows += bench_inference(segmentor_cfg(args.infer_variant, **sizes,
                                                     test_cfg=test_cfg),
                                    image, precisions=opt['infer_precisions'].split(','),
                                    **timing)
     flops = None
     if 'flops' in sections:
-        flops = bm.flop_rows(backbone, cfgs, imgs, samples)
-    env = bm.environment(device)
-    table = bm.markdown(rows, env, settings, syncs)
+        flops = flop_rows(backbone, cfgs, imgs, samples)
+    env = environment(device)
+    table = markdown(rows, env, settings, syncs)
     if flops:
-        table += '\n\n' + bm.flops_markdown(flops)
+        table += '\n\n' + flops_markdown(flops)
     print(table)
     if args.out:
         base, ext = osp.splitext(args.out)

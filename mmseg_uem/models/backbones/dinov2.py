@@ -37,7 +37,7 @@ _ARCH_KEYS = {'embed_dims', 'num_layers', 'num_heads', 'interpolate_antialias',
               'interpolate_offset', *_ARCH_DEFAULTS}
 
 
-def _resolve_arch(arch: Union[str, dict]) -> dict:
+def resolve_arch(arch: Union[str, dict]) -> dict:
     """Fill an arch name or dict into the full setting dict."""
     if isinstance(arch, str):
         base, reg = (arch[:-4], True) if arch.endswith('_reg') else (arch, False)
@@ -105,7 +105,7 @@ class DINOv2(BaseModule):
             raise ValueError("DINOv2 init_cfg must be dict(type='Pretrained', checkpoint=PATH"
                              f"[, prefix=...]) or None, got {init_cfg}")
         super().__init__(init_cfg=init_cfg)
-        cfg = _resolve_arch(arch)
+        cfg = resolve_arch(arch)
         self.arch_settings = cfg
         D, L, p = cfg['embed_dims'], cfg['num_layers'], cfg['patch_size']
         self.embed_dims, self.num_layers, self.patch_size = D, L, p

@@ -1,5 +1,6 @@
 from .decoder_head import PixelDecoderHead
-from .gmm_head import GMMClassifier, GMMHead
+from .gmm_classifier import GMMClassifier
+from .gmm_head import GMMHead
 from .linear_head import LinearDecoderHead
 from .pixel_decoder import UEMPixelDecoder
 from .uem_head import UEMHead

@@ -19,7 +19,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..utils.checks import after_checks, check_finite
-from .gmm_head import GMMClassifier, contrast_loss, grid_labels
+from .gmm_classifier import GMMClassifier, contrast_loss, grid_labels
 
 CLASSIFIERS = ('linear', 'gmm')
 # GMMClassifier settings of the official UEM G-G head (configs/segmentation/ood/g_g.yaml)

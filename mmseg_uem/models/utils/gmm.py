@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .sinkhorn import group_counts
+
+def group_counts(groups: Tensor, num_groups: int) -> Tensor:
+    """(G,) long number of entries of ``groups`` (long, values in [0, G)) equal to each id.
+
+    ``torch.bincount`` without its host synchronisation: on CUDA bincount reads the maximum
+    back to size its output, this adds ones into a buffer of the known size."""
+    ones = torch.ones_like(groups, dtype=torch.long)
+    return groups.new_zeros(num_groups, dtype=torch.long).index_add_(0, groups.long(), ones)
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:

@@ -13,6 +13,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from .gmm import group_counts
+
 
 @torch.no_grad()
 def sinkhorn_knopp(
@@ -61,15 +63,6 @@ def sinkhorn_knopp(
             log_q = log_q - torch.logsumexp(log_q, 1, keepdim=True) - log_rows
         q = torch.exp(log_q + log_rows)  # rows sum to 1, columns to ~P/C
     return q, q.argmax(1)
-
-
-def group_counts(groups: Tensor, num_groups: int) -> Tensor:
-    """(G,) long number of entries of ``groups`` (long, values in [0, G)) equal to each id.
-
-    ``torch.bincount`` without its host synchronisation: on CUDA bincount reads the maximum
-    back to size its output, this adds ones into a buffer of the known size."""
-    ones = torch.ones_like(groups, dtype=torch.long)
-    return groups.new_zeros(num_groups, dtype=torch.long).index_add_(0, groups.long(), ones)
 
 
 def _grouped_logsumexp(values: Tensor, groups: Tensor, num_groups: int) -> Tensor:

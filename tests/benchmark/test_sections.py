@@ -3,7 +3,18 @@ import torch
 from mmengine.registry import init_default_scope
 
 import mmseg_uem  # noqa: F401  (registers the modules)
-from mmseg_uem.utils import benchmark as bm
+from mmseg_uem.benchmark.flops import count_flops, flop_rows, flops_markdown
+from mmseg_uem.benchmark.report import environment, markdown
+from mmseg_uem.benchmark.sections import (
+    bench_backbone,
+    bench_inference,
+    bench_training,
+    train_step_fn,
+)
+from mmseg_uem.benchmark.syncs import find_syncs
+from mmseg_uem.models.backbones import DINOv2
+from mmseg_uem.testing.batches import synthetic_batch
+from mmseg_uem.testing.models import segmentor_cfg
 
 torch.set_num_threads(2)
 init_default_scope('mmseg')
@@ -13,15 +24,9 @@ SIZES = dict(arch=ARCH, out_indices=(0, 1, 2, 3), channels=16, num_classes=3, me
 TIMING = dict(runs=1, warmup=0)
 
 
-def test_default_out_indices():
-    assert bm.default_out_indices(12) == (1, 4, 8, 11)
-    assert bm.default_out_indices(4) == (0, 1, 2, 3)
-    assert bm.default_out_indices(8) == (1, 3, 5, 7)
-
-
 def test_backbone_twins_carry_our_weights():
-    backbone = bm.DINOv2(ARCH, out_indices=(0, 1, 2, 3))
-    rows = bm.bench_backbone(backbone, torch.randn(1, 3, 28, 42), precisions=['fp32'],
+    backbone = DINOv2(ARCH, out_indices=(0, 1, 2, 3))
+    rows = bench_backbone(backbone, torch.randn(1, 3, 28, 42), precisions=['fp32'],
                              **TIMING)
     names = [r['name'] for r in rows]
     assert names[0] == 'ours (DINOv2)' and 'mmpretrain VisionTransformer' in names
@@ -31,49 +36,49 @@ def test_backbone_twins_carry_our_weights():
 
 
 def test_training_and_inference_sections():
-    imgs, samples = bm.synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
+    imgs, samples = synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
     labels = torch.stack([s.gt_sem_seg.data for s in samples])
     assert {0, 254, 255} <= set(labels.unique().tolist())
-    cfgs = {v: bm.segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
-    rows = bm.bench_training(cfgs, imgs, samples, precisions=['fp32', 'bf16'],
+    cfgs = {v: segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
+    rows = bench_training(cfgs, imgs, samples, precisions=['fp32', 'bf16'],
                              backbone_ips={'fp32': 1.0, 'bf16': 1.0}, **TIMING)
     assert [(r['name'], r['precision']) for r in rows] == [
         ('G', 'fp32'), ('G', 'bf16'), ('D-D', 'fp32'), ('D-D', 'bf16')]
     assert rows[0]['section'] == 'stage-1 train step'
     assert rows[2]['section'] == 'stage-2 train step'
     test_cfg = dict(mode='slide', crop_size=(28, 42), stride=(14, 14), batch_windows=4)
-    rows = bm.bench_inference(bm.segmentor_cfg('D-D', **SIZES, test_cfg=test_cfg),
+    rows = bench_inference(segmentor_cfg('D-D', **SIZES, test_cfg=test_cfg),
                               torch.randn(1, 3, 56, 84), precisions=['fp32'], **TIMING)
     assert [r['name'] for r in rows] == ['mmseg stock slide loop', 'ours (batched windows)']
     assert rows[1]['max_abs_diff'] < 1e-5 and rows[1]['vs_stock'] > 0
-    table = bm.markdown(rows, bm.environment(torch.device('cpu')), dict(runs=1))
+    table = markdown(rows, environment(torch.device('cpu')), dict(runs=1))
     assert 'slide inference' in table and 'torch=' in table
 
 
 def test_sync_scan_on_cpu_finds_only_the_checks_read_back():
     from mmseg.registry import MODELS
-    imgs, samples = bm.synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
-    model = MODELS.build(bm.segmentor_cfg('G-G', **SIZES))
-    syncs = bm.find_syncs(bm.train_step_fn(model, imgs, samples, 'fp32'), torch.device('cpu'))
+    imgs, samples = synthetic_batch(2, (28, 42), num_classes=3, device=torch.device('cpu'))
+    model = MODELS.build(segmentor_cfg('G-G', **SIZES))
+    syncs = find_syncs(train_step_fn(model, imgs, samples, 'fp32'), torch.device('cpu'))
     assert list(syncs.values()) == [1] and 'checks.py' in next(iter(syncs)), syncs
-    table = bm.markdown([], bm.environment(torch.device('cpu')), {}, syncs)
+    table = markdown([], environment(torch.device('cpu')), {}, syncs)
     assert 'syncs in one training step (SyncAudit, forward + backward)' in table
 
 
 def test_count_flops_by_hand():
     linear = torch.nn.Linear(10, 20, bias=False)
-    assert bm.count_flops(lambda: linear(torch.randn(5, 10))) == 2 * 5 * 10 * 20
+    assert count_flops(lambda: linear(torch.randn(5, 10))) == 2 * 5 * 10 * 20
     q, k, v = (torch.randn(1, 2, 7, 4) for _ in range(3))  # (B, heads, tokens, dims)
     # Q K^T and (softmax) V: 2 * B * heads * 7 * 7 * 4 FLOPs each
-    flops = bm.count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    flops = count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
     assert flops == 2 * (2 * 1 * 2 * 7 * 7 * 4)
 
 
 def test_flop_rows_split_the_step():
-    imgs, samples = bm.synthetic_batch(1, (28, 42), num_classes=3, device=torch.device('cpu'))
-    backbone = bm.DINOv2(ARCH, out_indices=(0, 1, 2, 3))
-    cfgs = {v: bm.segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
-    rows = bm.flop_rows(backbone, cfgs, imgs, samples)
+    imgs, samples = synthetic_batch(1, (28, 42), num_classes=3, device=torch.device('cpu'))
+    backbone = DINOv2(ARCH, out_indices=(0, 1, 2, 3))
+    cfgs = {v: segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
+    rows = flop_rows(backbone, cfgs, imgs, samples)
     assert [r['name'] for r in rows] == ['backbone forward', 'stage-1 step G',
                                          'stage-2 step D-D']
     assert rows[0]['ratio'] == 1.0
@@ -81,4 +86,4 @@ def test_flop_rows_split_the_step():
         assert r['total'] == r['backbone'] + r['frozen_head'] + r['rest']
         assert r['rest'] > 0 and 0 < r['ratio'] < 1
     assert rows[1]['frozen_head'] == 0 and rows[2]['frozen_head'] > 0
-    assert 'backbone / total' in bm.flops_markdown(rows)
+    assert 'backbone / total' in flops_markdown(rows)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmseg_uem.utils.cli import apply_eval_metrics, enable_anomaly_outputs
+from mmseg_uem.apis.cli import apply_eval_metrics, enable_anomaly_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_show_dir_keeps_the_config_hook_settings(tmp_path):
 
 
 def test_operating_point_requested_only_with_fpr95(tmp_path):
-    from mmseg_uem.utils.cli import request_operating_point
+    from mmseg_uem.apis.cli import request_operating_point
 
     cfg = _cfg()  # AP only
     assert not request_operating_point(cfg, str(tmp_path / 'op.json'))
@@ -74,7 +74,7 @@ def test_operating_point_requested_only_with_fpr95(tmp_path):
 
 
 def test_unlabelled_split_predicts_only_with_outputs():
-    from mmseg_uem.utils.cli import predict_without_labels
+    from mmseg_uem.apis.cli import predict_without_labels
 
     def cfg():
         pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadOoDAnnotations'),
@@ -113,7 +113,7 @@ def test_test_py_rejects_unknown_eval_name(tmp_path):
 
 
 def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
-    from mmseg_uem.utils.cli import check_stage1_checkpoint
+    from mmseg_uem.apis.preflight import check_stage1_checkpoint
 
     missing = tmp_path / 'stage1' / 'iter_90000.pth'
     cfg = Config(dict(model=dict(type='UEMEncoderDecoder', stage=2,

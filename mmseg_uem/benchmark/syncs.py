@@ -10,8 +10,9 @@ finds every place that would synchronise on a GPU, with the source line that cau
 """
 import os.path as osp
 import traceback
+import warnings
 from collections import Counter
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -102,3 +103,30 @@ class SyncAudit(TorchDispatchMode):
         self._saved.clear()
         return super().__exit__(*exc)
 
+
+def find_syncs(step: Callable[..., None], device: torch.device) -> Dict[str, int]:
+    """Host-device synchronisations of one training step, counted per source line.
+
+    CUDA: the whole step (optimizer included) under ``torch.cuda.set_sync_debug_mode``.
+    Other devices: the forward and backward passes under :class:`SyncAudit`, which flags
+    the operations that would synchronise on a GPU (the optimizer is left out: on the CPU
+    AdamW reads its step counters with ``.item()``, host tensors on a GPU).
+    """
+    step()  # lazy initialisation (optimizer state, cuBLAS handles) is not the hot path
+    if device.type != 'cuda':
+        with SyncAudit() as audit:
+            step(update=False)
+        return dict(audit.found.most_common())
+    torch.cuda.synchronize(device)
+    found: Counter = Counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode('default')
+    for w in caught:
+        if 'synchroniz' in str(w.message):
+            found[f'{w.filename}:{w.lineno}'] += 1
+    return dict(found.most_common())

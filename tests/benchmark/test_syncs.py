@@ -15,9 +15,11 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_uem  # noqa: F401  (registers the modules)
+from mmseg_uem.benchmark.sections import train_step_fn
+from mmseg_uem.benchmark.syncs import SyncAudit, find_syncs
 from mmseg_uem.models.utils import checks
-from mmseg_uem.utils import benchmark as bm
-from mmseg_uem.utils.syncs import SyncAudit
+from mmseg_uem.testing.batches import synthetic_batch
+from mmseg_uem.testing.models import segmentor_cfg
 
 init_default_scope('mmseg')
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2)
@@ -54,7 +56,7 @@ def test_audit_finds_each_kind_of_sync_with_its_line():
 
 # ------------------------------------------------------------------ a training step
 def _model(variant, check_values=True):
-    cfg = bm.segmentor_cfg(variant, **SIZES)
+    cfg = segmentor_cfg(variant, **SIZES)
     cfg['train_cfg'] = dict(check_values=check_values)
     if variant.startswith('G'):
         cfg['decode_head']['update_interval'] = 1  # EM on every (audited) step
@@ -67,12 +69,12 @@ def _model(variant, check_values=True):
 def _audited_step(model, imgs, samples):
     """Syncs of the forward and backward of one step after a warm-up step (lazy
     initialisation is not the hot path): the benchmark's CPU scan."""
-    return bm.find_syncs(bm.train_step_fn(model, imgs, samples, 'fp32'), imgs.device)
+    return find_syncs(train_step_fn(model, imgs, samples, 'fp32'), imgs.device)
 
 
 @pytest.mark.parametrize('variant', ['G', 'D', 'G-G', 'G-D', 'D-D'])
 def test_training_step_synchronises_only_to_read_the_checks(variant):
-    imgs, samples = bm.synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
+    imgs, samples = synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
     found = _audited_step(_model(variant), imgs, samples)
     assert list(found.values()) == [1], found
     (site, ) = found
@@ -81,7 +83,7 @@ def test_training_step_synchronises_only_to_read_the_checks(variant):
 
 @pytest.mark.parametrize('variant', ['G', 'G-G', 'D-D'])
 def test_training_step_without_value_checks_never_synchronises(variant):
-    imgs, samples = bm.synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
+    imgs, samples = synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
     found = _audited_step(_model(variant, check_values=False), imgs, samples)
     assert not found, found
 
@@ -90,7 +92,7 @@ def test_training_step_without_value_checks_never_synchronises(variant):
 def test_deferred_checks_give_the_same_step_as_immediate_ones(variant):
     """The segmentor defers the checks and the EM update to the end of the forward pass;
     losses, gradients and EM state equal those of the heads checking at once."""
-    imgs, samples = bm.synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
+    imgs, samples = synthetic_batch(2, (28, 56), num_classes=4, device=torch.device('cpu'))
     deferred, immediate = _model(variant), _model(variant)
     immediate.load_state_dict(deferred.state_dict())
     out = {}

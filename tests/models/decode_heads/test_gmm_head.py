@@ -13,7 +13,7 @@ from mmseg.structures import SegDataSample
 from torch.distributions import Independent, Normal
 
 from mmseg_uem.models.decode_heads import GMMClassifier, GMMHead
-from mmseg_uem.models.decode_heads.gmm_head import grid_labels
+from mmseg_uem.models.decode_heads.gmm_classifier import grid_labels
 from mmseg_uem.models.utils.gmm import em_update
 
 DIMS, CLASSES, COMPS = 32, 3, 2

@@ -1,0 +1,42 @@
+"""UEMEncoderDecoder configs of every variant at any size: the one model factory of the
+tests and the benchmarks.
+
+The paper's settings by default; tests pass a tiny ViT and small widths.
+"""
+from typing import Optional, Sequence
+
+from ..models.backbones.dinov2 import DEFAULT_OUT_INDICES, resolve_arch
+
+
+def default_out_indices(num_layers: int) -> tuple:
+    """The UEM blocks for ViT-B depth, else four evenly spaced blocks ending at the last."""
+    if num_layers in DEFAULT_OUT_INDICES:
+        return DEFAULT_OUT_INDICES[num_layers]
+    return tuple(sorted({max(round(num_layers * (i + 1) / 4) - 1, 0) for i in range(4)}))
+
+
+def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: int = 256,
+                  num_classes: int = 19, memory_size: int = 8000,
+                  mlp_channels: Sequence[int] = (512, 512, 256),
+                  test_cfg: Optional[dict] = None) -> dict:
+    """UEMEncoderDecoder config: 'G' / 'D' (stage 1) or 'G-G' / 'G-D' / 'D-D' (stage 2),
+    with the paper's settings unless the sizes are overridden."""
+    inlier, _, uem = variant.partition('-')
+    embed_dims = resolve_arch(arch)['embed_dims']
+    groups = 32 if channels % 32 == 0 else 1
+    decode = dict(type='GMMHead' if inlier == 'G' else 'LinearDecoderHead',
+                  in_channels=[embed_dims] * 4, channels=channels, num_classes=num_classes,
+                  final_mlp_channels=min(512, 2 * channels),
+                  norm_cfg=dict(type='GN', num_groups=groups, requires_grad=True))
+    if inlier == 'G':
+        decode.update(memory_size=memory_size)
+    cfg = dict(type='UEMEncoderDecoder', stage=2 if uem else 1, decode_head=decode,
+               backbone=dict(type='DINOv2', arch=arch, out_indices=tuple(out_indices)),
+               test_cfg=test_cfg or dict(mode='whole'))
+    if uem:
+        cfg['auxiliary_head'] = dict(
+            type='UEMHead', in_channels=embed_dims, mlp_channels=tuple(mlp_channels),
+            classifier='gmm' if uem == 'G' else 'linear', num_inlier_classes=num_classes,
+            alpha=0.5 if variant == 'G-G' else 0.0,
+            gmm_cfg=dict(memory_size=memory_size) if uem == 'G' else None)
+    return cfg

@@ -46,7 +46,11 @@ setup(
     ],
     extras_require={
         'tests': ['pytest', 'hypothesis', 'scikit-learn', 'ruff'],
-        'smiyc': ['h5py'],  # tools/test.py --out-format smiyc
+        'smiyc': ['h5py>=3.16.0,<4'],  # tools/test.py --out-format smiyc
+        # ONNX export (torch's torch.export-based exporter needs onnxscript) and runtime;
+        # imported only by mmseg_uem.deployment and tools/deployment/. Tested set: the
+        # versions pinned in requirements.txt.
+        'deploy': ['onnx>=1.23.2,<2', 'onnxscript>=0.7.2,<0.8', 'onnxruntime>=1.32.0,<2'],
     },
     zip_safe=False,
 )

@@ -76,6 +76,8 @@ fi
 "${PIP[@]}" addict yapf packaging pyyaml
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 "$VPY" -c "import mmcv.ops, mmseg.models, mmpretrain, mmseg_uem"
+# the optional deploy packages (requirements.txt) must import too: CI runs the ONNX tests
+"$VPY" -c "import onnx, onnxscript, onnxruntime"
 echo "$want_stamp" >"$STAMP"
 log "environment ready: $VENV"
 echo "$VPY"

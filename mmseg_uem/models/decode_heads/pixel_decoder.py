@@ -178,9 +178,10 @@ class UEMPixelDecoder(BaseModule):
         """Four (B, D, h, w) ViT maps -> levels at 4h, 2h, h (with the final MLP), h/2."""
         if len(inputs) != 4:
             raise ValueError(f'UEMPixelDecoder needs 4 ViT maps, got {len(inputs)}')
-        shapes = {tuple(x.shape) for x in inputs}
-        if len(shapes) != 1:
-            raise ValueError(f'the 4 ViT maps must share one shape, got {sorted(shapes)}')
+        # compared pairwise, not as a set: symbolic sizes (torch.export, ONNX) are unhashable
+        if any(tuple(x.shape) != tuple(inputs[0].shape) for x in inputs[1:]):
+            raise ValueError('the 4 ViT maps must share one shape, got '
+                             f'{[tuple(x.shape) for x in inputs]}')
         if min(inputs[0].shape[2:]) < 2:
             raise ValueError('the patch grid must be at least 2x2 (the /2 level max-pools it), '
                              f'got {tuple(inputs[0].shape[2:])}')

@@ -31,29 +31,10 @@ from torch import Tensor, nn
 
 from ..utils.checks import deferred_checks
 from ..utils.scores import SCORE_MODES, anomaly_score
+from ..utils.sliding_window import slide_average
 
 #: scores that need the UEM head's output O
 _UEM_SCORES = ('LLR', 'OoD')
-
-
-def window_grid(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:
-    """Start/end of the sliding windows along one axis (mmseg's grid).
-
-    The last window is shifted back to end at the border, so every pixel is
-    covered (the public UEM loop leaves holes when ``(size - crop) % stride == 0``).
-    A crop larger than ``size`` shrinks to ``size`` (one window, not padded).
-    ``stride > crop`` would leave gaps between windows and is refused.
-    """
-    if size < 1 or crop < 1 or not 1 <= stride <= crop:
-        raise ValueError(f'need size >= 1 and 1 <= stride <= crop, got size={size}, '
-                         f'crop={crop}, stride={stride}')
-    crop = min(crop, size)
-    n = max(size - crop + stride - 1, 0) // stride + 1
-    spans = []
-    for i in range(n):
-        end = min(i * stride + crop, size)
-        spans.append((end - crop, end))
-    return spans
 
 
 @MODELS.register_module()
@@ -232,46 +213,26 @@ class UEMEncoderDecoder(EncoderDecoder):
         """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` at a time.
 
         Windows of all images in the batch share one size, so they stack; the
-        result equals mmseg's one-window loop (``batch_windows=1``).
+        result equals mmseg's one-window loop (``batch_windows=1``). The grid and the
+        averaging are :func:`~mmseg_uem.models.utils.sliding_window.slide_average`.
         """
-        h_stride, w_stride = self.test_cfg.stride
-        h_crop, w_crop = self.test_cfg.crop_size
         chunk = int(self.test_cfg.get('batch_windows', 8))
         if chunk < 1:
             raise ValueError(f'test_cfg.batch_windows must be >= 1, got {chunk}')
-        batch_size, _, h_img, w_img = inputs.shape
-        windows = [(b, y1, y2, x1, x2)
-                   for b in range(batch_size)
-                   for y1, y2 in window_grid(h_img, h_crop, h_stride)
-                   for x1, x2 in window_grid(w_img, w_crop, w_stride)]
-        # float32 sums whatever the input dtype (encode_decode returns float32)
-        preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img),
-                                 dtype=torch.float32)
-        count = inputs.new_zeros((batch_size, 1, h_img, w_img), dtype=torch.float32)
-        for start in range(0, len(windows), chunk):
-            group = windows[start:start + chunk]
-            crops = torch.stack([inputs[b, :, y1:y2, x1:x2] for b, y1, y2, x1, x2 in group])
-            metas = [dict(batch_img_metas[b], img_shape=crops.shape[2:])
-                     for b, *_ in group]
-            logits = self.encode_decode(crops, metas)
-            for (b, y1, y2, x1, x2), logit in zip(group, logits):
-                preds[b, :, y1:y2, x1:x2] += logit
-                count[b, :, y1:y2, x1:x2] += 1
-        return preds / count
 
-    def split_scores(self, logits: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        """(..., K [+ 2], H, W) -> F (..., K, H, W), O (..., 2, H, W) or None."""
-        num_classes = self.decode_head.out_channels
-        if not self.num_uem_channels:
-            return logits, None
-        return logits[..., :num_classes, :, :], logits[..., num_classes:, :, :]
+        def forward_windows(crops: Tensor, images: List[int]) -> Tensor:
+            metas = [dict(batch_img_metas[b], img_shape=crops.shape[2:]) for b in images]
+            return self.encode_decode(crops, metas)
+
+        return slide_average(inputs, forward_windows, crop_size=self.test_cfg.crop_size,
+                             stride=self.test_cfg.stride, batch_windows=chunk)
 
     def postprocess_result(self, seg_logits: Tensor,
                            data_samples: OptSampleList = None) -> SampleList:
         """Un-pad, un-flip and resize F and O to the original size, then form
         the anomaly score there (scores are nonlinear: resizing them afterwards
         would differ)."""
-        batch_size, _, height, width = seg_logits.shape
+        batch_size = seg_logits.shape[0]
         score_mode = self.score
         only_prediction = data_samples is None
         if only_prediction:
@@ -279,24 +240,10 @@ class UEMEncoderDecoder(EncoderDecoder):
         for i in range(batch_size):
             logits = seg_logits[i:i + 1]
             if not only_prediction:
-                meta = data_samples[i].metainfo
-                left, right, top, bottom = meta.get(
-                    'img_padding_size', meta.get('padding_size', None)) or [0] * 4
-                logits = logits[:, :, top:height - bottom, left:width - right]
-                if meta.get('flip', False):
-                    direction = meta.get('flip_direction', 'horizontal')
-                    if direction not in ('horizontal', 'vertical'):
-                        raise ValueError(f'unknown flip_direction {direction!r}')
-                    logits = logits.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
-                logits = resize(logits, size=meta['ori_shape'], mode='bilinear',
-                                align_corners=self.align_corners, warning=False)
-            inlier, uem = self.split_scores(logits)
-            score = anomaly_score(inlier, uem, mode=score_mode)
-            data_samples[i].set_data({
-                'seg_logits': PixelData(data=inlier[0]),
-                'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
-                'pred_anomaly_score': PixelData(data=score[0].float()),
-            })
+                logits = restore_original_size(logits, data_samples[i].metainfo,
+                                               align_corners=self.align_corners)
+            data_samples[i].set_data(prediction_fields(
+                logits, num_classes=self.decode_head.out_channels, score=score_mode))
         return data_samples
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
@@ -309,3 +256,56 @@ def _covered_size(size: Sequence[int], patch: Optional[int]) -> Tuple[int, int]:
     if not patch:
         return tuple(size)
     return tuple(math.ceil(s / patch) * patch for s in size)
+
+
+def crop_padding(maps: Tensor, meta: dict) -> Tensor:
+    """(B, C, H, W) -> (B, C, H - top - bottom, W - left - right): drop the preprocessor's
+    padding (``img_padding_size`` or ``padding_size``: left, right, top, bottom)."""
+    height, width = maps.shape[2:]
+    left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size',
+                                                                     None)) or [0] * 4
+    return maps[:, :, top:height - bottom, left:width - right]
+
+
+def restore_original_size(logits: Tensor, meta: dict, *, align_corners: bool) -> Tensor:
+    """(1, C, H, W) maps of a preprocessed image -> (1, C, H0, W0) at ``meta['ori_shape']``.
+
+    Undoes, in this order, the padding (:func:`crop_padding`), a flip (``flip`` /
+    ``flip_direction``) and the resize (bilinear): what mmseg's ``postprocess_result`` does,
+    applied to F and O together.
+    """
+    logits = crop_padding(logits, meta)
+    if meta.get('flip', False):
+        direction = meta.get('flip_direction', 'horizontal')
+        if direction not in ('horizontal', 'vertical'):
+            raise ValueError(f'unknown flip_direction {direction!r}')
+        logits = logits.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
+    return resize(logits, size=meta['ori_shape'], mode='bilinear',
+                  align_corners=align_corners, warning=False)
+
+
+def split_maps(logits: Tensor, num_classes: int) -> Tuple[Tensor, Optional[Tensor]]:
+    """(B, K [+ 2], H, W) -> F (B, K, H, W) and O (B, 2, H, W), or None without a UEM."""
+    if logits.shape[1] == num_classes:
+        return logits, None
+    if logits.shape[1] != num_classes + 2:
+        raise ValueError(f'expected K = {num_classes} class maps [+ 2 UEM maps], got '
+                         f'{logits.shape[1]} channels')
+    return logits[:, :num_classes], logits[:, num_classes:]
+
+
+def prediction_fields(logits: Tensor, *, num_classes: int, score: str) -> dict:
+    """(1, K [+ 2], H, W) F and O -> the prediction fields of one data sample.
+
+    ``seg_logits`` F (K, H, W), ``pred_sem_seg`` argmax (1, H, W) and
+    ``pred_anomaly_score`` (1, H, W) float32 by
+    :func:`~mmseg_uem.models.utils.scores.anomaly_score` with mode ``score``; O is the
+    channels after the first ``num_classes`` (none for a stage-1 model).
+    """
+    inlier, uem = split_maps(logits, num_classes)
+    anomaly = anomaly_score(inlier, uem, mode=score)
+    return {
+        'seg_logits': PixelData(data=inlier[0]),
+        'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
+        'pred_anomaly_score': PixelData(data=anomaly[0].float()),
+    }

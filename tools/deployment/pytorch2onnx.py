@@ -1,0 +1,87 @@
+"""Export one window of a UEM segmentor to ONNX.
+
+    python tools/deployment/pytorch2onnx.py CONFIG CKPT --out model.onnx \\
+        [--shape H W] [--dynamic-batch | --batch B] [--outputs maps|scores] [--opset N]
+
+``--outputs maps`` (default): image (B, 3, H, W) -> F (B, K, H, W) [and O (B, 2, H, W) with
+a UEM], for sliding windows (tools/deployment/onnx_infer.py averages F and O over the
+windows and forms the score afterwards, as the segmentor does). ``--outputs scores``:
+-> anomaly score (B, 1, H, W) and class prediction (B, 1, H, W), for whole-image use.
+The window defaults to the config's test window (``test_cfg.crop_size`` in 'slide' mode,
+else the preprocessor's ``size``). The input is the preprocessed image (normalised,
+RGB as the config says); the preprocessing and the test pipeline are stored in the file.
+Needs the optional packages: ``pip install -e .[deploy]``.
+"""
+import argparse
+import os
+import os.path as osp
+import time
+
+from mmengine.config import DictAction
+
+from mmseg_uem.deployment import (
+    DEFAULT_OPSET,
+    OPSETS,
+    OUTPUTS,
+    default_window,
+    deploy_metadata,
+    export_onnx,
+    load_segmentor,
+)
+from mmseg_uem.models.utils.scores import SCORE_MODES
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Export a UEM segmentor window to ONNX')
+    parser.add_argument('config', help='model config (configs/uem/...)')
+    parser.add_argument('checkpoint', help='checkpoint of that config')
+    parser.add_argument('--out', required=True, help='output .onnx file')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help="window size (default: the config's test window); "
+                        'multiples of the backbone patch size')
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument('--dynamic-batch', action='store_true',
+                       help='symbolic batch axis (any number of windows per call)')
+    batch.add_argument('--batch', type=int, default=1, help='static batch size (default 1)')
+    parser.add_argument('--outputs', choices=OUTPUTS, default='maps',
+                        help="'maps': F and O (sliding windows); 'scores': anomaly score and "
+                        'class prediction (whole image)')
+    parser.add_argument('--score', choices=SCORE_MODES,
+                        help="anomaly score (default the config's test_cfg.score); for "
+                        "'maps' exports it is the runner's default")
+    parser.add_argument('--opset', type=int, choices=OPSETS, default=DEFAULT_OPSET)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config settings, as tools/test.py')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    model, cfg, ckpt_meta = load_segmentor(args.config, args.checkpoint,
+                                           cfg_options=args.cfg_options)
+    if args.score:
+        model.test_cfg.score = args.score
+        _ = model.score  # refused here if it needs a UEM the model lacks
+    window = tuple(args.shape) if args.shape else default_window(cfg)
+    if window is None:
+        raise SystemExit(f'{args.config} has no test window (test_cfg.crop_size or '
+                         'data_preprocessor.size): pass --shape H W')
+    batch_size = None if args.dynamic_batch else args.batch
+    meta = deploy_metadata(cfg, model, window=window, outputs=args.outputs,
+                           batch_size=batch_size, dataset_meta=ckpt_meta.get('dataset_meta'),
+                           config=osp.basename(args.config),
+                           checkpoint=osp.basename(args.checkpoint))
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    start = time.perf_counter()
+    proto = export_onnx(model, args.out, window=window, outputs=args.outputs,
+                        batch_size=args.batch, dynamic_batch=args.dynamic_batch,
+                        opset=args.opset, metadata=meta)
+    outs = ', '.join(o.name for o in proto.graph.output)
+    print(f'wrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB, opset {args.opset}, '
+          f'window {window[0]}x{window[1]}, batch {batch_size or "dynamic"}, outputs {outs}, '
+          f'score {meta["test_cfg"]["score"]}) in {time.perf_counter() - start:.1f} s; '
+          'onnx.checker passed')
+
+
+if __name__ == '__main__':
+    main()

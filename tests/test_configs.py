@@ -18,7 +18,8 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 
 def _shrink(cfg: Config) -> None:
     """Keep the config's modules, widths and wiring, but make the model quick to build:
-    ViT-B/L/g archs become a 4-block ViT of the same width, GMM memories 100 entries."""
+    ViT-B/L/g archs become a 4-block ViT of the same width, MiT one block per stage,
+    ResNet-101 a ResNet-50, GMM memories 100 entries."""
     backbone = cfg.model.backbone
     if backbone.get('type') == 'DINOv2':
         backbone.init_cfg = None
@@ -30,6 +31,10 @@ def _shrink(cfg: Config) -> None:
             backbone.out_indices = [0, 1, 2, 3]
     elif 'init_cfg' in backbone:
         backbone.init_cfg = None
+    if backbone.get('type') == 'MixVisionTransformer':  # same widths, one block per stage
+        backbone.num_layers = [1] * len(backbone.num_layers)
+    if backbone.get('type', '').startswith('ResNet') and backbone.get('depth', 0) > 50:
+        backbone.depth = 50  # same stage widths (Bottleneck), fewer blocks
     for head in (cfg.model.decode_head, cfg.model.get('auxiliary_head') or {}):
         if 'memory_size' in head:
             head.memory_size = 100

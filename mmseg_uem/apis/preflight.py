@@ -38,7 +38,13 @@ def check_stage1_checkpoint(cfg: Config) -> None:
     if path and osp.isfile(path):
         check_checkpoint_file(path, what='stage-1 checkpoint')
         return
-    stage1 = cfg.get('stage1_config', '<the matching *_stage1_* config>')
+    stage1 = cfg.get('stage1_config')
+    if stage1 is None:  # no stage-1 config of ours: a stock mmseg model's released checkpoint
+        raise FileNotFoundError(
+            f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which '
+            'does not exist: the trained model the UEM is added to (for a stock mmseg model, '
+            'the model-zoo file named in the config\'s comments: download it there), or '
+            '--cfg-options model.stage1_checkpoint=PATH')
     raise FileNotFoundError(
         f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
         f'not exist. Train stage 1 first:\n'

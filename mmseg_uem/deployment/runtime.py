@@ -156,7 +156,8 @@ class ONNXSegmentor:
         logits = slide_average(inputs, self.forward_windows, crop_size=self.window,
                                stride=self.stride, batch_windows=self.batch_windows)
         logits = restore_original_size(logits, sample.metainfo,
-                                       align_corners=self.meta['align_corners'])
+                                       align_corners=self.meta['align_corners'],
+                                       num_classes=self.num_classes)
         sample.set_data(prediction_fields(logits, num_classes=self.num_classes,
                                           score=self.score))
         return sample

@@ -6,7 +6,8 @@ only numpy, OpenCV, Pillow, pycocotools and cityscapesscripts (these modules imp
 mmcv / mmseg).
 
 Not imported here (they build mmseg objects): ``models`` (the model configs of the tests
-and benchmarks) and ``batches`` (synthetic training batches).
+and benchmarks), ``stock_models`` (tiny stock mmseg segmentors from mmseg's primitives)
+and ``batches`` (synthetic training batches).
 """
 from .cityscapes import label_id_luts, make_cityscapes
 from .coco import CATEGORIES, make_coco

@@ -130,3 +130,8 @@ def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
     torch.save({'state_dict': {}}, missing)
     check_stage1_checkpoint(cfg)  # present: no error
     check_stage1_checkpoint(Config(dict(model=dict(type='UEMEncoderDecoder', stage=1))))
+    # a stock mmseg model's checkpoint: download it, there is no stage-1 config to train
+    stock = Config.fromfile(str(ROOT / 'configs' / 'uem' / 'segformer_mit-b5_dd_cityscapes.py'))
+    stock.model.stage1_checkpoint = str(tmp_path / 'zoo.pth')
+    with pytest.raises(FileNotFoundError, match=r'zoo\.pth.*model-zoo file.*download'):
+        check_stage1_checkpoint(stock)

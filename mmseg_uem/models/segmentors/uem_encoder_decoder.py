@@ -7,6 +7,12 @@ the frozen backbone. Stage 2 freezes all of stage 1 (parameters, buffers and
 BatchNorm statistics: the frozen modules are kept in eval mode) and trains only
 the Unknown Estimation Module (``auxiliary_head=dict(type='UEMHead')``).
 
+Stage 1 may also be any stock mmseg ``EncoderDecoder`` and its released checkpoint
+(SegFormer, DeepLabV3+, PSPNet, ...): F is then the stock decode head's logits, computed
+and resized exactly as mmseg's ``EncoderDecoder`` does, so the stock predictions stay
+bitwise unchanged. What cannot be wrapped is refused by name when the model is built
+(:func:`check_stock_parts`).
+
 At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
 are averaged over sliding windows *first*; the anomaly score (LLR by default)
 is formed afterwards at the original image size and stored in each data sample
@@ -29,9 +35,11 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor, nn
 
+from ..backbones import DINOv2, FrozenBackbone
 from ..utils.checks import deferred_checks
 from ..utils.scores import SCORE_MODES, anomaly_score
 from ..utils.sliding_window import slide_average
+from .stock import check_decode_head, check_segmentor_cfg, drop_pretrained
 
 #: scores that need the UEM head's output O
 _UEM_SCORES = ('LLR', 'OoD')
@@ -46,7 +54,8 @@ class UEMEncoderDecoder(EncoderDecoder):
             (``auxiliary_head``) with everything of stage 1 frozen.
         stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
             and decode head are loaded in :meth:`init_weights`, i.e. before any
-            training step. A missing file is an error naming it.
+            training step. A missing file is an error naming it. A stock mmseg
+            model's released checkpoint is one (its auxiliary head is not read).
         train_cfg: ``check_values`` (default True): the heads' checks of label values
             and of NaN / inf scores are read back with one host synchronisation at the
             end of each training forward pass (before the backward pass, the GMM memory
@@ -72,11 +81,24 @@ class UEMEncoderDecoder(EncoderDecoder):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
+                 init_cfg: OptMultiConfig = None,
+                 num_stages: Optional[int] = None):
+        # num_stages is accepted only to refuse CascadeEncoderDecoder configs by name
         if stage not in (1, 2):
             raise ValueError(f'stage must be 1 or 2, got {stage!r}')
         if stage == 2 and auxiliary_head is None:
             raise ValueError('stage=2 trains the UEM: set auxiliary_head=dict(type="UEMHead", ...)')
+        check_segmentor_cfg(decode_head, auxiliary_head, num_stages)
+        if stage == 2:
+            # every stage-1 weight comes from stage1_checkpoint: read (or download) no other
+            backbone, dropped = drop_pretrained(backbone)
+            decode_head, dropped_head = drop_pretrained(decode_head)
+            neck, dropped_neck = drop_pretrained(neck)
+            dropped += dropped_head + dropped_neck + ([pretrained] if pretrained else [])
+            pretrained = None
+            if dropped:
+                print_log(f'stage 2: stage-1 weights come from stage1_checkpoint; not loading '
+                          f'their pretrained weights {dropped}', logger='current')
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,
@@ -87,8 +109,7 @@ class UEMEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
-        if self.with_auxiliary_head and isinstance(self.auxiliary_head, nn.ModuleList):
-            raise ValueError('UEMEncoderDecoder takes one auxiliary head: the UEMHead')
+        check_decode_head(self.decode_head)
         self.stage = stage
         self.stage1_checkpoint = stage1_checkpoint
         # F (K channels) and, with a UEM, O (2 channels) travel together through
@@ -166,11 +187,23 @@ class UEMEncoderDecoder(EncoderDecoder):
             raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
                            f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
         self.load_state_dict({k: state[k] for k in own}, strict=False)
-        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}', logger='current')
+        # e.g. a stock model's auxiliary head: a training-time loss, not part of stage 1
+        unread = sorted({k.split('.')[0] for k in state if not k.startswith(prefixes)})
+        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}'
+                  + (f'; not read: {unread}' if unread else ''), logger='current')
 
     # --------------------------------------------------------------- training
+    @property
+    def pad_stride(self) -> Optional[int]:
+        """Stride whose multiples this project's ViT backbones zero-pad the input up to
+        (their grids cover the padded image); None for stock mmseg backbones, whose maps
+        mmseg resizes straight to the input (kept so, for bitwise-equal predictions)."""
+        if isinstance(self.backbone, (DINOv2, FrozenBackbone)):
+            return self.backbone.patch_size
+        return None
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        patch = getattr(self.backbone, 'patch_size', None)
+        patch = self.pad_stride
         if patch and _covered_size(inputs.shape[2:], patch) != tuple(inputs.shape[2:]):
             # the heads resize their maps to the label size: maps that cover the backbone's
             # zero padding would be stretched over the image, misaligned with the labels
@@ -180,11 +213,12 @@ class UEMEncoderDecoder(EncoderDecoder):
                 f'size_divisor={patch}, seg_pad_val=void)')
         # the heads' label and non-finite checks are read back once, at the end
         with deferred_checks(enabled=(self.train_cfg or {}).get('check_values', True)):
-            x = self.extract_feat(inputs)  # the backbone runs once per step
-            if self.stage == 1:
-                return self._decode_head_forward_train(x, data_samples)
-            # Stage 2: the inlier head is a frozen, eval-mode function of x.
+            if self.stage == 1:  # the backbone runs once per step
+                return self._decode_head_forward_train(self.extract_feat(inputs), data_samples)
+            # Stage 2: backbone, neck and inlier head are frozen, eval-mode functions of the
+            # input (no graph: a stock backbone does not run itself under no_grad)
             with torch.no_grad():
+                x = self.extract_feat(inputs)
                 inlier_scores = self.decode_head.forward(x)
             losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples,
                                                      self.train_cfg)
@@ -204,17 +238,19 @@ class UEMEncoderDecoder(EncoderDecoder):
         if self.with_auxiliary_head:
             outs.append(self.auxiliary_head.forward(x))
         height, width = inputs.shape[2:]
-        covered = _covered_size((height, width), getattr(self.backbone, 'patch_size', None))
+        covered = _covered_size((height, width), self.pad_stride)
         outs = [resize(o.float(), size=covered, mode='bilinear', align_corners=self.align_corners)
                 for o in outs]
         return torch.cat(outs, dim=1)[:, :, :height, :width]
 
     def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` at a time.
+        """Sliding windows (mmseg's grid), ``test_cfg.batch_windows`` positions at a time.
 
-        Windows of all images in the batch share one size, so they stack; the
-        result equals mmseg's one-window loop (``batch_windows=1``). The grid and the
-        averaging are :func:`~mmseg_uem.models.utils.sliding_window.slide_average`.
+        Windows of all images in the batch share one size, so they stack; the grid, the
+        position-major order (the B images of each grid position together, as mmseg's loop:
+        ``batch_windows`` equal to the batch size, e.g. 1 in the test loops, runs exactly
+        mmseg's one-position loop, bitwise for a stock model) and the averaging are
+        :func:`~mmseg_uem.models.utils.sliding_window.slide_average`.
         """
         chunk = int(self.test_cfg.get('batch_windows', 8))
         if chunk < 1:
@@ -241,7 +277,8 @@ class UEMEncoderDecoder(EncoderDecoder):
             logits = seg_logits[i:i + 1]
             if not only_prediction:
                 logits = restore_original_size(logits, data_samples[i].metainfo,
-                                               align_corners=self.align_corners)
+                                               align_corners=self.align_corners,
+                                               num_classes=self.decode_head.out_channels)
             data_samples[i].set_data(prediction_fields(
                 logits, num_classes=self.decode_head.out_channels, score=score_mode))
         return data_samples
@@ -267,13 +304,25 @@ def crop_padding(maps: Tensor, meta: dict) -> Tensor:
     return maps[:, :, top:height - bottom, left:width - right]
 
 
-def restore_original_size(logits: Tensor, meta: dict, *, align_corners: bool) -> Tensor:
+def restore_original_size(logits: Tensor, meta: dict, *, align_corners: bool,
+                          num_classes: Optional[int] = None) -> Tensor:
     """(1, C, H, W) maps of a preprocessed image -> (1, C, H0, W0) at ``meta['ori_shape']``.
 
     Undoes, in this order, the padding (:func:`crop_padding`), a flip (``flip`` /
-    ``flip_direction``) and the resize (bilinear): what mmseg's ``postprocess_result`` does,
-    applied to F and O together.
+    ``flip_direction``) and the resize (bilinear): what mmseg's ``postprocess_result`` does.
+    With ``num_classes``, F (the first K channels) and O are restored as tensors of their
+    own, each in the memory format of ``logits``, and concatenated again: CPU bilinear
+    kernels round by channel count and strides, so F goes through exactly the steps mmseg
+    applies to a stock model's K-channel logits (bitwise the same).
     """
+    if num_classes is not None and logits.shape[1] > num_classes:
+        layout = (torch.channels_last if not logits.is_contiguous()
+                  and logits.is_contiguous(memory_format=torch.channels_last)
+                  else torch.contiguous_format)
+        return torch.cat([
+            restore_original_size(part.contiguous(memory_format=layout), meta,
+                                  align_corners=align_corners)
+            for part in split_maps(logits, num_classes)], dim=1)
     logits = crop_padding(logits, meta)
     if meta.get('flip', False):
         direction = meta.get('flip_direction', 'horizontal')

@@ -40,13 +40,15 @@ def slide_average(inputs: Tensor, forward_windows: WindowFn, *, crop_size: Seque
                   stride: Sequence[int], batch_windows: int = 8) -> Tensor:
     """Mean of the windows' maps at every pixel: (B, 3, H, W) -> (B, C, H, W) float32.
 
-    The windows of all images follow :func:`window_grid` along each axis (image by image,
-    rows then columns) and go to ``forward_windows`` ``batch_windows`` at a time; a
-    group may straddle two images and the last one may be shorter. Windows of one batch
-    share one size (crops shrink only where the image is smaller than ``crop_size``), so
-    they stack. Sums are float32 whatever the maps' dtype, added window by window in the
-    grid's order (the result does not depend on ``batch_windows`` beyond the maps' own
-    rounding).
+    The windows follow :func:`window_grid` along each axis (rows then columns), the B
+    images of each grid position together, as mmseg's ``slide_inference`` loop takes them,
+    and go to ``forward_windows`` ``batch_windows`` at a time; a group may straddle two
+    positions and the last one may be shorter. With ``batch_windows`` = B every call is one
+    of mmseg's (its batch-size-dependent rounding included: bitwise for a stock model).
+    Windows of one batch share one size (crops shrink only where the image is smaller
+    than ``crop_size``), so they stack. Sums are float32 whatever the maps' dtype, added
+    window by window in the grid's order (the result does not depend on ``batch_windows``
+    beyond the maps' own rounding).
 
     Args:
         inputs: (B, 3, H, W) preprocessed images.
@@ -60,9 +62,9 @@ def slide_average(inputs: Tensor, forward_windows: WindowFn, *, crop_size: Seque
     (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
     batch_size, _, h_img, w_img = inputs.shape
     windows = [(b, y1, y2, x1, x2)
-               for b in range(batch_size)
                for y1, y2 in window_grid(h_img, h_crop, h_stride)
-               for x1, x2 in window_grid(w_img, w_crop, w_stride)]
+               for x1, x2 in window_grid(w_img, w_crop, w_stride)
+               for b in range(batch_size)]
     preds = None  # allocated at the first group, when the number of channels C is known
     count = inputs.new_zeros((batch_size, 1, h_img, w_img), dtype=torch.float32)
     for start in range(0, len(windows), batch_windows):

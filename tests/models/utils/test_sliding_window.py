@@ -7,7 +7,7 @@ from mmseg_uem.models.utils.sliding_window import slide_average, window_grid
 
 
 def reference(inputs, fn, crop, stride):
-    """mmseg's one-window loop, float64 sums."""
+    """One window at a time, image by image, float64 sums."""
     batch, _, height, width = inputs.shape
     preds = count = None
     for b in range(batch):
@@ -56,6 +56,23 @@ def test_identity_windows_give_the_image_back_and_group_sizes():
     assert torch.allclose(out, inputs, atol=1e-6)
     n = len(window_grid(50, 28, 14)) * len(window_grid(70, 28, 14)) * 2  # 3 x 4 x 2 = 24
     assert n == 24 and sizes == [5, 5, 5, 5, 4]
+
+
+def test_windows_go_position_major_as_mmseg_loop():
+    """Each call takes the B images of one grid position (mmseg's slide loop order)."""
+    inputs = torch.randn(2, 3, 30, 40, generator=torch.Generator().manual_seed(2))
+    calls = []
+
+    def record(crops, images):
+        calls.append((images, crops.clone()))
+        return crops
+
+    slide_average(inputs, record, crop_size=(20, 20), stride=(10, 10), batch_windows=2)
+    spans = [(y, x) for y in window_grid(30, 20, 10) for x in window_grid(40, 20, 10)]
+    assert len(calls) == len(spans) == 6
+    for (images, crops), ((y1, y2), (x1, x2)) in zip(calls, spans):
+        assert images == [0, 1]
+        assert torch.equal(crops, inputs[:, :, y1:y2, x1:x2])
 
 
 def test_bad_batch_windows():

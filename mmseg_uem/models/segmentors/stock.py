@@ -1,0 +1,130 @@
+"""What ``UEMEncoderDecoder`` accepts from a stock mmseg segmentor, and what it refuses.
+
+A stock mmseg model (SegFormer, DeepLabV3+, PSPNet, ...) becomes the stage-1 network by
+changing its config's ``type='EncoderDecoder'`` to ``'UEMEncoderDecoder'``, adding
+``stage=2``, ``stage1_checkpoint`` (the released checkpoint) and the UEM as
+``auxiliary_head``. Then:
+
+- F is the stock decode head's ``forward`` output, resized as mmseg's
+  ``BaseDecodeHead.predict_by_feat`` resizes it: this needs one head, a
+  :class:`~mmseg.models.decode_heads.decode_head.BaseDecodeHead` whose ``predict`` is
+  mmseg's own (``forward`` + resize) and K >= 2 class logits.
+- A stock auxiliary head (e.g. DeepLabV3+'s ``FCNHead``) is a training-time loss only:
+  mmseg never runs it at test time, so it is not part of the frozen model. It is replaced
+  by the UEM, and its checkpoint tensors are left unread.
+- ``whole`` and ``slide`` test modes are mmseg's; heads whose logits come at another
+  stride (4 for SegFormer / DeepLabV3+, 8 for PSPNet) are resized to the input like
+  mmseg does; the UEM's O is resized separately from its own stride.
+- In stage 2 every weight of the stage-1 modules comes from ``stage1_checkpoint``, so
+  their ``init_cfg`` / ``pretrained`` (mmseg's configs name ImageNet weights by URL) are
+  dropped: nothing is read or downloaded for them.
+"""
+import copy
+import inspect
+from typing import Any, List, Optional, Set, Tuple
+
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from torch import nn
+
+from ..decode_heads.uem_head import UEMHead
+
+_SUPPORTED = ('UEMEncoderDecoder wraps a stock EncoderDecoder with one decode head '
+              '(SegFormer, DeepLabV3+, PSPNet, UPerNet, FCN, ...)')
+
+
+def check_segmentor_cfg(decode_head: Any, auxiliary_head: Any,
+                        num_stages: Optional[int]) -> None:
+    """Refuse, before anything is built, the stock layouts that cannot be wrapped."""
+    if num_stages is not None or isinstance(decode_head, (list, tuple)):
+        count = len(decode_head) if isinstance(decode_head, (list, tuple)) else num_stages
+        raise ValueError(
+            f'CascadeEncoderDecoder (num_stages / a list of {count} decode heads, as in '
+            f'OCRNet or PointRend) is not supported: {_SUPPORTED}')
+    if auxiliary_head is None:
+        return
+    if isinstance(auxiliary_head, (list, tuple)):
+        types = [h.get('type') for h in auxiliary_head]
+        raise ValueError(
+            f'auxiliary_head is a list {types}: UEMEncoderDecoder takes one auxiliary head, '
+            'the UEMHead. A stock model\'s auxiliary heads are training-time losses that mmseg '
+            'never runs at test time: replace them with '
+            'auxiliary_head=dict(_delete_=True, type="UEMHead", ...)')
+    head_type = auxiliary_head.get('type')
+    cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
+    if not (isinstance(cls, type) and issubclass(cls, UEMHead)):
+        raise ValueError(
+            f'auxiliary_head is {head_type!r}: UEMEncoderDecoder\'s auxiliary head is the UEM '
+            '(type="UEMHead"). A stock auxiliary head is a training-time loss that mmseg never '
+            'runs at test time: replace it with auxiliary_head=dict(_delete_=True, '
+            'type="UEMHead", ...)')
+    unknown = sorted(set(auxiliary_head) - {'type', '_scope_'} - _init_args(cls))
+    if unknown:
+        raise ValueError(
+            f'auxiliary_head (UEMHead) has keys {unknown} that UEMHead does not take: left '
+            'over from the stock auxiliary head it was merged into? Replace that head with '
+            'auxiliary_head=dict(_delete_=True, type="UEMHead", ...)')
+
+
+def _init_args(cls: type) -> Set[str]:
+    """Keyword names ``cls.__init__`` takes, through ``**kwargs`` up to BaseDecodeHead."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params) or klass is BaseDecodeHead:
+            break
+    return names - {'self'}
+
+
+def check_decode_head(head: nn.Module) -> None:
+    """Refuse decode heads whose test output is not ``forward``'s per-pixel class logits."""
+    name = type(head).__name__
+    if not isinstance(head, BaseDecodeHead):
+        raise ValueError(
+            f'decode head {name} is not an mmseg BaseDecodeHead (mask classification heads '
+            'such as Mask2FormerHead / MaskFormerHead give no per-pixel class logits): '
+            f'not supported. {_SUPPORTED}')
+    for method in ('predict', 'predict_by_feat'):
+        if getattr(type(head), method) is not getattr(BaseDecodeHead, method):
+            raise ValueError(
+                f'decode head {name} overrides BaseDecodeHead.{method} (its test-time output '
+                'is not forward()\'s logits resized, e.g. DAHead, EncHead, PointHead): not '
+                f'supported. {_SUPPORTED}')
+    if head.out_channels < 2:
+        raise ValueError(
+            f'decode head {name} has out_channels={head.out_channels} (a binary sigmoid head '
+            'with a threshold): the anomaly scores need K >= 2 class logits F')
+
+
+def drop_pretrained(cfg: Any) -> Tuple[Any, List[str]]:
+    """A copy of a module config without ``Pretrained`` init / ``pretrained`` entries at any
+    depth, and the checkpoints they named (stage 2 loads these modules from stage 1)."""
+    dropped: List[str] = []
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, (list, tuple)):
+            kept = [strip(n) for n in node if not _is_pretrained(n, dropped)]
+            return type(node)(kept)
+        if not isinstance(node, dict):
+            return node
+        out = type(node)()
+        for key, value in node.items():
+            if key == 'pretrained' and isinstance(value, str):
+                dropped.append(value)
+                value = None
+            elif key == 'init_cfg' and _is_pretrained(value, dropped):
+                value = None
+            out[key] = strip(value)
+        return out
+
+    return strip(copy.deepcopy(cfg)), dropped
+
+
+def _is_pretrained(node: Any, dropped: List[str]) -> bool:
+    if isinstance(node, dict) and node.get('type') == 'Pretrained':
+        dropped.append(str(node.get('checkpoint')))
+        return True
+    return False

@@ -138,7 +138,9 @@ def draw_anomaly_panels(image: np.ndarray,
         shown = [int(i) for i in ids[np.argsort(-counts, kind='stable')][:max_legend]]
         entries = [(classes[i] if 0 <= i < len(classes) else str(i),
                     tuple(palette[i]) if 0 <= i < len(palette) else _BLACK) for i in shown]
-        body = _beside(colorize_labels(pred, palette), _legend(entries, height, scale))
+        # legend as wide as the longest class name: pictures of one model share one layout
+        body = _beside(colorize_labels(pred, palette),
+                       _legend(entries, height, scale, width_names=classes))
         panels.append(_titled('prediction', body, scale))
     if gt is not None:
         gt = _to_size(np.asarray(gt), height, width, 'nearest')
@@ -234,16 +236,18 @@ def _beside(body: np.ndarray, side: np.ndarray) -> np.ndarray:
     return np.concatenate([body, side], axis=1)
 
 
-def _legend(entries: Sequence[Tuple[str, Sequence[int]]], height: int,
-            scale: float) -> np.ndarray:
-    """A white column: one colour swatch and name per entry, as many as fit in ``height``."""
+def _legend(entries: Sequence[Tuple[str, Sequence[int]]], height: int, scale: float,
+            width_names: Optional[Sequence[str]] = None) -> np.ndarray:
+    """A white column: one colour swatch and name per entry, as many as fit in ``height``;
+    as wide as the longest of ``width_names`` (default: of the entries' names)."""
     pad = _pad(scale)
     (_, text_h), baseline = cv2.getTextSize('Ag', _FONT, scale, _thickness(scale))
     row = text_h + baseline + pad
     fit = max(1, (height - pad) // row)
     entries = list(entries)[:fit]
     swatch = text_h + baseline
-    width = 3 * pad + swatch + max((_text_width(n, scale) for n, _ in entries), default=0)
+    names = list(width_names) if width_names is not None else [n for n, _ in entries]
+    width = 3 * pad + swatch + max((_text_width(str(n), scale) for n in names), default=0)
     column = np.full((height, width, 3), 255, np.uint8)
     for k, (name, colour) in enumerate(entries):
         top = pad + k * row

@@ -17,8 +17,8 @@ import time
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
 from mmseg_uem.apis import (
     UEMInferencer,
+    input_name,
     list_images,
-    output_name,
     save_picture,
     save_prediction_maps,
 )
@@ -67,7 +67,7 @@ def infer_images(inferencer: UEMInferencer, args) -> int:
                             show=args.show)
         for path, pred, canvas in zip(batch, _as_list(result['predictions']),
                                       _as_list(result['visualization'])):
-            name = output_name(path, 0)
+            name = input_name(path, 0)
             saved = save_picture(osp.join(args.out_dir, 'vis'), name, canvas)
             if args.save_maps:
                 save_prediction_maps(osp.join(args.out_dir, 'pred'), name, img_path=path,

@@ -6,6 +6,12 @@ of an anomaly segmentor: ``--out`` (maps, or SegmentMeIfYouCan submission files 
 ``--out-format smiyc``), ``--show-dir`` pictures. A split without labels (SMIYC test) is
 predicted with ``--out`` / ``--show-dir``; its metrics are skipped with a note.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 import argparse
 import json
 import os.path as osp
@@ -21,7 +27,12 @@ from mmseg_uem.apis.cli import (
     request_operating_point,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
-from mmseg_uem.apis.preflight import check_checkpoint_file, check_dataset_files
+from mmseg_uem.apis.preflight import (
+    check_checkpoint_file,
+    check_checkpoint_fits,
+    check_dataset_files,
+    check_iou_metric_data,
+)
 from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
 
 
@@ -57,6 +68,11 @@ def parse_args():
     parser.add_argument(
         '--tta', action='store_true',
         help='test time augmentation (flip / multi-scale; averages the anomaly map too)')
+    parser.add_argument(
+        '--allow-checkpoint-mismatch', action='store_true',
+        help='test even if the checkpoint has missing, unexpected or mis-shaped keys for '
+        'the model of the config (those tensors keep their initial values; by default an '
+        'error before any image is scored)')
     add_common_args(parser)
     args = parser.parse_args()
     if args.eval is not None:
@@ -81,6 +97,7 @@ def main():
     pairs = check_dataset_files(cfg, ['test_dataloader'])
     predict_without_labels(cfg, [img for img, seg in pairs if seg is None],
                            num_images=len(pairs), predicting=bool(args.out or args.show_dir))
+    check_iou_metric_data(cfg)
     map_dir = args.out
     if args.out_format == 'smiyc':
         from mmseg_uem.evaluation.smiyc_submission import benchmark_dataset_name
@@ -101,6 +118,8 @@ def main():
         cfg.model = cfg.tta_model
 
     runner = build_runner(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint, config=args.config,
+                          strict=not args.allow_checkpoint_mismatch)
     runner.test()
     if runner.rank == 0:
         if writes_point and osp.isfile(point_file):

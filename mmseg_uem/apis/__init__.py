@@ -5,9 +5,9 @@ config edits (``cli``), pre-flight checks of the files a run needs (``preflight`
 and closing a run (``launch``) and the embedded demo (``demo``).
 """
 from .inferencer import IMAGE_SUFFIXES, UEMInferencer, images_per_second, list_images
-from .outputs import output_name, save_picture, save_prediction_maps, write_prediction
+from .outputs import input_name, save_picture, save_prediction_maps, write_prediction
 
 __all__ = [
-    'IMAGE_SUFFIXES', 'UEMInferencer', 'images_per_second', 'list_images', 'output_name',
+    'IMAGE_SUFFIXES', 'UEMInferencer', 'images_per_second', 'list_images', 'input_name',
     'save_picture', 'save_prediction_maps', 'write_prediction'
 ]

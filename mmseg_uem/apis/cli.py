@@ -16,7 +16,8 @@ IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
 EVAL_METRICS = OOD_METRICS + COMPONENT_METRICS + IOU_METRICS
 
 
-def _as_list(evaluator) -> list:
+def evaluator_list(evaluator) -> list:
+    """A config's ``test_evaluator`` (one dict, a list or None) as a list of ConfigDicts."""
     if evaluator is None:
         return []
     if isinstance(evaluator, (list, tuple)):
@@ -35,7 +36,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
     if unknown:
         raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
                          f'{list(EVAL_METRICS)}')
-    existing = _as_list(cfg.get('test_evaluator'))
+    existing = evaluator_list(cfg.get('test_evaluator'))
     ood_names = [n for n in names if n in OOD_METRICS + COMPONENT_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
     evaluators = []
@@ -93,7 +94,7 @@ def enable_anomaly_outputs(cfg: Config,
 def request_operating_point(cfg: Config, path: str) -> bool:
     """Ask the config's ``OoDMetric`` (if it computes FPR95) to write the score threshold at
     its TPR to ``path`` (:mod:`mmseg_uem.evaluation.operating_point`); True if one will."""
-    evaluators = _as_list(cfg.get('test_evaluator'))
+    evaluators = evaluator_list(cfg.get('test_evaluator'))
     ood = [e for e in evaluators if e.get('type') == 'OoDMetric'
            and 'FPR95' in e.get('ood_metrics', ('AP', 'FPR95', 'AUROC'))]
     for evaluator in ood:

@@ -33,7 +33,7 @@ from mmseg.registry import INFERENCERS
 from ..datasets.ood_base import strip_annotation_loading
 from ..evaluation.operating_point import resolve_threshold
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
-from .outputs import output_name, save_picture, save_prediction_maps
+from .outputs import input_name, save_picture, save_prediction_maps
 
 #: file endings read as images from a folder (what mmcv / OpenCV decode)
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -197,7 +197,7 @@ class UEMInferencer(MMSegInferencer):
                 score_range=score_range if score_range is not None else self.score_range,
                 score_name=self.model.score, cmap=cmap or self.cmap,
                 classes=meta.get('classes'), palette=meta.get('palette'))
-            name = output_name(single_input, self.num_visualized_imgs)
+            name = input_name(single_input, self.num_visualized_imgs)
             if img_out_dir:
                 save_picture(img_out_dir, name, canvas)
             if show:
@@ -225,7 +225,7 @@ class UEMInferencer(MMSegInferencer):
             item = dict(sem_seg=arrays['pred'], anomaly_score=arrays['scores'])
             if pred_out_dir:
                 img_path = pred.metainfo.get('img_path') or ''
-                save_prediction_maps(pred_out_dir, output_name(img_path, self.num_pred_imgs),
+                save_prediction_maps(pred_out_dir, input_name(img_path, self.num_pred_imgs),
                                      img_path=img_path, **item)
             predictions.append(item)
             self.num_pred_imgs += 1

@@ -19,7 +19,7 @@ from ..visualization import draw_anomaly_panels
 VIS_DIR, PRED_DIR = 'vis', 'pred'
 
 
-def output_name(single_input: Union[str, np.ndarray, None], counter: int) -> str:
+def input_name(single_input: Union[str, np.ndarray, None], counter: int) -> str:
     """File stem of an input path, or the zero-padded running number of an array input."""
     if isinstance(single_input, str) and single_input:
         return osp.splitext(osp.basename(single_input))[0]

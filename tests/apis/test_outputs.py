@@ -2,7 +2,7 @@
 import mmcv
 import numpy as np
 
-from mmseg_uem.apis import output_name, write_prediction
+from mmseg_uem.apis import input_name, write_prediction
 from mmseg_uem.evaluation.io import load_anomaly_map
 from mmseg_uem.visualization import draw_anomaly_panels
 
@@ -29,6 +29,6 @@ def test_write_prediction_files(tmp_path):
 
 
 def test_output_names():
-    assert output_name('dir/seq/frame_01.jpg', 7) == 'frame_01'
-    assert output_name(np.zeros((2, 2, 3), np.uint8), 7) == '00000007'
-    assert output_name('', 3) == '00000003'
+    assert input_name('dir/seq/frame_01.jpg', 7) == 'frame_01'
+    assert input_name(np.zeros((2, 2, 3), np.uint8), 7) == '00000007'
+    assert input_name('', 3) == '00000003'

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmseg_uem.evaluation.functional import pixel_metrics
-from mmseg_uem.evaluation.io import save_anomaly_map
+from mmseg_uem.evaluation.io import save_anomaly_map, write_manifest
 from mmseg_uem.evaluation.smiyc_submission import (
     ONE_CODE,
     benchmark_dataset_name,
@@ -55,6 +55,8 @@ def test_float16_files_keep_ap_and_fpr95(tmp_path):
     for i, (score, label) in enumerate(maps):
         save_anomaly_map(str(tmp_path / 'maps' / f'frame{i}'), score, label=label,
                          img_path=f'/data/images/validation000{i}.jpg')
+    write_manifest(str(tmp_path / 'maps'), {f'frame{i}': f'/data/images/validation000{i}.jpg'
+                                            for i in range(len(maps))}, num_images=len(maps))
     result = write_submission(str(tmp_path / 'maps'), str(tmp_path / 'sub'), method='UEM',
                               dataset='AnomalyTrack-all')
     assert len(result['paths']) == len(maps)
@@ -94,6 +96,8 @@ def test_names_and_collisions(tmp_path):
     score = np.zeros((4, 4), np.float32)
     save_anomaly_map(str(tmp_path / 'maps' / 'a'), score, img_path='seqA/frame0.jpg')
     save_anomaly_map(str(tmp_path / 'maps' / 'b'), score, img_path='seqB/frame0.jpg')
+    write_manifest(str(tmp_path / 'maps'), dict(a='seqA/frame0.jpg', b='seqB/frame0.jpg'),
+                   num_images=2)
     with pytest.raises(ValueError, match="same frame id 'frame0'"):
         write_submission(str(tmp_path / 'maps'), str(tmp_path / 'sub'), method='m',
                          dataset='AnomalyTrack-all')

@@ -32,6 +32,7 @@ from mmseg.registry import INFERENCERS
 
 from ..datasets.ood_base import strip_annotation_loading
 from ..evaluation.operating_point import resolve_threshold
+from ..utils.checkpoint import format_mismatch, state_dict_mismatch
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
 from .outputs import input_name, save_picture, save_prediction_maps
 
@@ -112,16 +113,11 @@ class UEMInferencer(MMSegInferencer):
             state = checkpoint.get('state_dict', checkpoint)
             state = {k[len('module.'):] if k.startswith('module.') else k: v
                      for k, v in state.items()}
-            own = model.state_dict()
-            missing = sorted(set(own) - set(state))
-            unexpected = sorted(set(state) - set(own))
-            mismatched = sorted(k for k in set(own) & set(state)
-                                if tuple(own[k].shape) != tuple(state[k].shape))
-            if missing or unexpected or mismatched:
+            mismatch = state_dict_mismatch(model.state_dict(), state)
+            if any(mismatch):
                 raise KeyError(
-                    f'checkpoint {self._weights} does not fit the model of the config: '
-                    f'missing keys {missing[:10]}, unexpected keys {unexpected[:10]}, shape '
-                    f'mismatches {mismatched[:10]} (a stage-1 checkpoint in a stage-2 config?)')
+                    f'checkpoint {self._weights} does not fit the model of the config (a '
+                    f'stage-1 checkpoint in a stage-2 config?):{format_mismatch(*mismatch)}')
         super()._load_weights_to_model(model, checkpoint, cfg)
 
     def _init_visualizer(self, cfg):

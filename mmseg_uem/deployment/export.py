@@ -21,6 +21,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from ..models.segmentors.uem_encoder_decoder import UEMEncoderDecoder
+from ..utils.checkpoint import format_mismatch, state_dict_mismatch
 from ..version import __version__
 from .wrapper import INPUT_NAME, UEMExportWrapper, output_names
 
@@ -73,28 +74,19 @@ def load_segmentor(config: str, checkpoint: str, *,
 
 
 def check_matches(expected: dict, given: dict, *, config: str, checkpoint: str) -> None:
-    """Raise naming both files if the checkpoint's keys or shapes differ from the model's."""
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    shapes = sorted(f'{k}: checkpoint {tuple(given[k].shape)} vs config '
-                    f'{tuple(expected[k].shape)}'
-                    for k in set(expected) & set(given)
-                    if not isinstance(given[k], torch.Tensor) or
-                    given[k].shape != expected[k].shape)
+    """Raise naming both files if the checkpoint's keys or shapes differ from the model's
+    (:func:`~mmseg_uem.utils.checkpoint.state_dict_mismatch`)."""
+    missing, unexpected, shapes = state_dict_mismatch(expected, given)
     if not (missing or unexpected or shapes):
         return
-    parts = [f'checkpoint {checkpoint} does not match the model of {config}:']
-    for title, items in (('missing keys', missing), ('unexpected keys', unexpected),
-                         ('shape mismatches', shapes)):
-        if items:
-            more = f' (+{len(items) - 10} more)' if len(items) > 10 else ''
-            parts.append(f'  {len(items)} {title}: {", ".join(items[:10])}{more}')
+    msg = (f'checkpoint {checkpoint} does not match the model of {config}:'
+           + format_mismatch(missing, unexpected, shapes, limit=10))
     if any(k.startswith('auxiliary_head.') for k in missing):
-        parts.append('  hint: the config has a UEM (stage 2) the checkpoint lacks: is it a '
-                     'stage-1 checkpoint?')
+        msg += ('\n  hint: the config has a UEM (stage 2) the checkpoint lacks: is it a '
+                'stage-1 checkpoint?')
     elif any(k.startswith('auxiliary_head.') for k in unexpected):
-        parts.append('  hint: the checkpoint has a UEM (stage 2): use its stage-2 config')
-    raise RuntimeError('\n'.join(parts))
+        msg += '\n  hint: the checkpoint has a UEM (stage 2): use its stage-2 config'
+    raise RuntimeError(msg)
 
 
 def check_window(model: UEMEncoderDecoder, shape: Sequence[int]) -> Tuple[int, int]:

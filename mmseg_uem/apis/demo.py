@@ -10,6 +10,8 @@ first under ``<work_dir>/data``:
   RoadAnomaly set with the ID, OoD and LR scores (``--eval AP FPR95 AUROC``, heat maps of the
   LR run via ``--show-dir``) and both models on the miniature Cityscapes val split
   (``--eval mIoU``); prints the table.
+- ``table4`` (:mod:`.demo_table4`, needs ``core``): one D network, then UEM, RbA and PEBAL
+  outlier supervision from it; OoD metrics with each one's score and mIoU before / after.
 
 A section is ``DemoSection(name, help, run, requires)``: ``run(ctx)`` takes the
 :class:`DemoContext`, prints its table and returns its numbers (a json-able dict, stored in
@@ -30,6 +32,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .demo_table4 import run_table4
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'uem', 'demo')
@@ -205,6 +209,8 @@ def run_core(ctx: DemoContext) -> dict:
 #: the demo, in order (``make demo`` runs all; ``tools/demo.py --sections`` picks)
 SECTIONS: List[DemoSection] = [
     DemoSection('core', 'stage 1 + stage 2 (G-D), ID / OoD / LR scores and mIoU', run_core),
+    DemoSection('table4', 'Table 4: UEM vs RbA vs PEBAL from one D network, OoD AP / FPR95 '
+                'with each one\'s score, mIoU before / after', run_table4, requires=('core', )),
 ]
 
 

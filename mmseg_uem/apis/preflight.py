@@ -91,21 +91,24 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
 
 
 def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
-    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, read from the
-    merged ``cfg`` (``--cfg-options`` applied); None for any other config.
+    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, or of a stage-1
+    config that fine-tunes a stage-1 checkpoint (RbA / PEBAL, Table 4), read from the merged
+    ``cfg`` (``--cfg-options`` applied); None for any other config.
 
     The one place that reads where a stage-2 run takes its stage 1 from: the pre-flight
     check below and ``tools/train_two_stage.sh`` (through ``tools/train.py
     --stage1-info``) use it."""
     model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+    if model.get('type') != 'UEMEncoderDecoder':
+        return None
+    if model.get('stage', 1) != 2 and model.get('stage1_checkpoint') is None:
         return None
     return model.get('stage1_checkpoint'), cfg.get('stage1_config', None)
 
 
 def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
-    saying which checkpoint and which config produces it."""
+    """Fail before any training when the stage-1 checkpoint of a stage-2 (or a
+    fine-tuning) config is missing, saying which checkpoint and which config produces it."""
     handover = stage1_handover(cfg)
     if handover is None:
         return
@@ -113,14 +116,15 @@ def check_stage1_checkpoint(cfg: Config) -> None:
     if path and osp.isfile(path):
         check_checkpoint_file(path, what='stage-1 checkpoint')
         return
+    needs = 'stage 2' if cfg.model.get('stage', 1) == 2 else 'fine-tuning'
     if stage1 is None:  # no stage-1 config of ours: a stock mmseg model's released checkpoint
         raise FileNotFoundError(
-            f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which '
+            f'{needs} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which '
             'does not exist: the trained model the UEM is added to (for a stock mmseg model, '
             'the model-zoo file named in the config\'s comments: download it there), or '
             '--cfg-options model.stage1_checkpoint=PATH')
     raise FileNotFoundError(
-        f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
+        f'{needs} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
         f'not exist. Train stage 1 first:\n'
         f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
         f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'

@@ -1,1 +1,1 @@
-from . import backbones, decode_heads, segmentors, utils  # noqa: F401
+from . import backbones, decode_heads, losses, segmentors, utils  # noqa: F401

@@ -28,7 +28,9 @@ class PixelDecoderHead(BaseDecodeHead):
             ``pyramid='none'`` the channels of a hierarchical backbone's 4 maps.
         channels: decoder channels E (256).
         outlier_index: label id of pasted outliers, turned into ``ignore_index`` for every
-            loss of the inlier head.
+            loss of the inlier head except the outlier-supervised ones
+            (``uses_outlier_label``, :mod:`mmseg_uem.models.losses`: RbA, PEBAL), which get
+            the labels with the outliers kept and must use the same ``outlier_index``.
         pyramid, final_mlp_channels: see :class:`UEMPixelDecoder`.
         Remaining kwargs go to ``BaseDecodeHead``.
     """
@@ -48,6 +50,11 @@ class PixelDecoderHead(BaseDecodeHead):
                                             avg_non_ignore=True),
             **kwargs)
         self.outlier_index = outlier_index
+        for loss in self._decode_losses():
+            if getattr(loss, 'uses_outlier_label', False) and \
+                    loss.outlier_index != outlier_index:
+                raise ValueError(f'{type(loss).__name__}.outlier_index={loss.outlier_index} '
+                                 f'differs from the head outlier_index={outlier_index}')
         self.decoder = UEMPixelDecoder(
             decoder_in_channels(self.in_channels, pyramid, owner=type(self).__name__),
             channels, pyramid=pyramid, final_mlp_channels=final_mlp_channels,
@@ -56,12 +63,19 @@ class PixelDecoderHead(BaseDecodeHead):
     #: what :func:`check_finite` calls the head's output in its error
     score_name = 'class scores'
 
-    def _stack_batch_gt(self, batch_data_samples) -> Tensor:
-        """(B, 1, H, W) labels with everything but the classes 0..K-1 (pasted outliers, and
-        values that :func:`check_train_labels` reports) turned into ``ignore_index``."""
+    def _decode_losses(self) -> list:
+        return list(self.loss_decode) if isinstance(self.loss_decode, nn.ModuleList) \
+            else [self.loss_decode]
+
+    def _stack_batch_gt(self, batch_data_samples, *, keep_outliers: bool = False) -> Tensor:
+        """(B, 1, H, W) labels with everything but the classes 0..K-1 (pasted outliers unless
+        ``keep_outliers``, and values that :func:`check_train_labels` reports) turned into
+        ``ignore_index``."""
         labels = super()._stack_batch_gt(batch_data_samples)
-        inlier = (labels >= 0) & (labels < self.num_classes)
-        return torch.where(inlier, labels, torch.full_like(labels, self.ignore_index))
+        keep = (labels >= 0) & (labels < self.num_classes)
+        if keep_outliers:
+            keep = keep | (labels == self.outlier_index)
+        return torch.where(keep, labels, torch.full_like(labels, self.ignore_index))
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
         """mmseg's ``BaseDecodeHead.loss_by_feat`` (losses of ``loss_decode`` on the scores
@@ -77,19 +91,25 @@ class PixelDecoderHead(BaseDecodeHead):
         seg_weight = None if self.sampler is None else self.sampler.sample(seg_logits,
                                                                            seg_label)
         seg_label = seg_label.squeeze(1)
+        decode_losses = self._decode_losses()
+        with_outliers = None
+        if any(getattr(loss, 'uses_outlier_label', False) for loss in decode_losses):
+            with_outliers = self._stack_batch_gt(batch_data_samples,
+                                                 keep_outliers=True).squeeze(1)
         valid = seg_label != self.ignore_index
         num_valid = valid.sum()
         losses = {}
-        decode_losses = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
-            else [self.loss_decode]
         for loss_decode in decode_losses:
             # mmseg reads the non-ignored count with .item() unless it is given
             extra = dict(avg_factor=num_valid) if _averages_over_valid(loss_decode) else {}
-            value = loss_decode(seg_logits, seg_label, weight=seg_weight,
+            labels = with_outliers if getattr(loss_decode, 'uses_outlier_label', False) \
+                else seg_label
+            value = loss_decode(seg_logits, labels, weight=seg_weight,
                                 ignore_index=self.ignore_index, **extra)
             name = loss_decode.loss_name
             losses[name] = losses[name] + value if name in losses else value
-        losses['acc_seg'] = pixel_accuracy(seg_logits, seg_label, valid)
+        # over the K class channels (a head may add others, e.g. PEBAL's abstention)
+        losses['acc_seg'] = pixel_accuracy(seg_logits[:, :self.num_classes], seg_label, valid)
         return losses
 
 

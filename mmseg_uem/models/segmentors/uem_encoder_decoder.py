@@ -13,6 +13,11 @@ and resized exactly as mmseg's ``EncoderDecoder`` does, so the stock predictions
 bitwise unchanged. What cannot be wrapped is refused by name when the model is built
 (:func:`check_stock_parts`).
 
+The outlier supervision of the other methods (PEBAL, RbA: paper Table 4) is a stage-1
+model started from a stage-1 checkpoint (``stage1_checkpoint``) that retrains part of
+the inlier network (``trainable_modules``) with their losses; it changes the inlier
+predictions, which stage 2 never does.
+
 At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
 are averaged over sliding windows *first*; the anomaly score (LLR by default)
 is formed afterwards at the original image size and stored in each data sample
@@ -53,10 +58,15 @@ class UEMEncoderDecoder(EncoderDecoder):
     Args:
         stage: 1 trains the inlier decode head; 2 trains only the UEM
             (``auxiliary_head``) with everything of stage 1 frozen.
-        stage1_checkpoint: stage 2 only: the stage-1 checkpoint whose backbone
-            and decode head are loaded in :meth:`init_weights`, i.e. before any
-            training step. A missing file is an error naming it. A stock mmseg
-            model's released checkpoint is one (its auxiliary head is not read).
+        stage1_checkpoint: the stage-1 checkpoint whose backbone and decode head are
+            loaded in :meth:`init_weights`, i.e. before any training step. Needed in
+            stage 2; in stage 1 it makes the run a fine-tuning of that network. A
+            missing file is an error naming it. A stock mmseg model's released
+            checkpoint is one (its auxiliary head is not read).
+        trainable_modules: stage 1 only: names of the modules that train (as in
+            ``named_modules()``, e.g. ``['decode_head.conv_seg']``); every other
+            parameter is frozen and every module without a trainable part is kept in
+            eval mode. None: every parameter that its module does not freeze trains.
         train_cfg: ``check_values`` (default True): the heads' checks of label values
             and of NaN / inf scores are read back with one host synchronisation at the
             end of each training forward pass (before the backward pass, the GMM memory
@@ -77,6 +87,7 @@ class UEMEncoderDecoder(EncoderDecoder):
                  auxiliary_head: OptConfigType = None,
                  stage: int = 1,
                  stage1_checkpoint: Optional[str] = None,
+                 trainable_modules: Optional[Sequence[str]] = None,
                  neck: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -129,7 +140,13 @@ class UEMEncoderDecoder(EncoderDecoder):
                           'near or below chance: use a D head, or ID / MSP / Energy',
                           stacklevel=2)
         if stage == 2:
+            if trainable_modules is not None:
+                raise ValueError('trainable_modules is for stage 1 (fine-tuning); stage 2 '
+                                 'trains the UEM (auxiliary_head) only')
             self._freeze_stage1()
+        self.trainable_modules = None if trainable_modules is None else list(trainable_modules)
+        self._frozen_modules = [] if trainable_modules is None else \
+            self._freeze_all_but(self.trainable_modules)
 
     @property
     def score(self) -> str:
@@ -139,8 +156,9 @@ class UEMEncoderDecoder(EncoderDecoder):
         if score not in SCORE_MODES:
             raise ValueError(f'unknown test_cfg.score {score!r}; valid: {SCORE_MODES}')
         if score in _UEM_SCORES and not self.with_auxiliary_head:
+            alone = ', '.join(m for m in SCORE_MODES if m not in _UEM_SCORES)
             raise ValueError(f'test_cfg.score={score!r} needs the UEM (auxiliary_head); '
-                             'a stage-1 model can use ID, MSP, MaxLogit, Energy or RbA')
+                             f'a stage-1 model can use {alone}')
         return score
 
     # ------------------------------------------------------------------ stages
@@ -157,18 +175,45 @@ class UEMEncoderDecoder(EncoderDecoder):
             for param in module.parameters():
                 param.requires_grad = False
 
+    def _freeze_all_but(self, names: List[str]) -> List[nn.Module]:
+        """Freeze every parameter outside the modules ``names``; return the outermost
+        modules that hold no trainable part (kept in eval mode by :meth:`train`)."""
+        modules = dict(self.named_modules())
+        unknown = [n for n in names if n not in modules or not n]
+        if unknown:
+            tops = sorted(n for n in modules if n and n.count('.') < 2)
+            raise ValueError(f'trainable_modules {unknown} are not modules of the model; '
+                             f'some that are: {tops[:30]}')
+
+        def inside(name: str, roots: List[str]) -> bool:
+            return any(name == r or name.startswith(r + '.') for r in roots)
+
+        for name, param in self.named_parameters():
+            if not inside(name.rpartition('.')[0], names):
+                param.requires_grad = False
+        frozen = []
+        for name, module in modules.items():
+            if not name or inside(name, names) or any(inside(t, [name]) for t in names):
+                continue  # the model itself, a trainable module, or an ancestor of one
+            if not inside(name, [f for f, _ in frozen]):
+                frozen.append((name, module))
+        return [module for _, module in frozen]
+
     def train(self, mode: bool = True) -> 'UEMEncoderDecoder':
         """Keep frozen stage-1 modules in eval mode (no BatchNorm statistic,
-        GMM memory or EM step may move in stage 2)."""
+        GMM memory or EM step may move in stage 2), and in stage 1 the modules
+        outside ``trainable_modules``."""
         super().train(mode)
         if self.stage == 2:
             for module in self.stage1_modules:
                 module.eval()
+        for module in self._frozen_modules:
+            module.eval()
         return self
 
     def init_weights(self) -> None:
         super().init_weights()
-        if self.stage == 2:
+        if self.stage == 2 or self.stage1_checkpoint is not None:
             self.load_stage1()
 
     def load_stage1(self) -> None:
@@ -189,7 +234,11 @@ class UEMEncoderDecoder(EncoderDecoder):
             raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
         state = ckpt.get('state_dict', ckpt)
         prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
-        own = {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}
+        # parameters a head adds to a stage-1 network for fine-tuning (PEBAL's abstention)
+        new = tuple('decode_head.' + p
+                    for p in getattr(self.decode_head, 'stage1_missing_prefixes', ()))
+        own = {k: v for k, v in self.state_dict().items()
+               if k.startswith(prefixes) and not (new and k.startswith(new))}
         missing = sorted(k for k in own if k not in state)
         mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
         if missing or mismatched:

@@ -12,13 +12,21 @@ logits), O the UEM head's 2-class output (O[:, 1] outlier, O[:, 0] inlier).
                               for a linear head up to the O0 term)
 - MSP: -max_k softmax(F)_k, MaxLogit: -max_k F_k, Energy: -logsumexp_k F_k (T = 1),
   RbA: -sum_k tanh(F_k)
+- PEBAL: the Energy map smoothed by a 7x7 Gaussian (sigma 1), as PEBAL scores
+  (``code/model/wide_network.py: compute_anomaly_score``); its abstention channel is a
+  training device only and is not part of F.
+
+Scores are float32 (float64 inputs stay float64, so the losses built on these scores can
+be checked with ``torch.autograd.gradcheck``).
 """
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-SCORE_MODES = ('LLR', 'ID', 'OoD', 'MSP', 'MaxLogit', 'Energy', 'RbA')
+from .smoothing import gaussian_blur
+
+SCORE_MODES = ('LLR', 'ID', 'OoD', 'MSP', 'MaxLogit', 'Energy', 'RbA', 'PEBAL')
 _NEEDS_UEM = ('LLR', 'OoD')
 
 
@@ -36,13 +44,13 @@ def anomaly_score(
         mode: one of ``SCORE_MODES``.
 
     Returns:
-        (B, 1, H, W) float32 scores.
+        (B, 1, H, W) float32 scores (float64 for float64 F).
     """
     if mode not in SCORE_MODES:
         raise ValueError(f'unknown anomaly score mode {mode!r}; valid modes: {SCORE_MODES}')
     if inlier_scores.dim() != 4:
         raise ValueError(f'inlier_scores must be (B, K, H, W), got {tuple(inlier_scores.shape)}')
-    f = inlier_scores.float()
+    f = inlier_scores if inlier_scores.dtype == torch.float64 else inlier_scores.float()
     if mode in _NEEDS_UEM:
         if uem_scores is None:
             raise ValueError(f'mode {mode!r} needs the UEM scores O (B, 2, H, W); got None')
@@ -51,7 +59,7 @@ def anomaly_score(
         if (uem_scores.shape[0], *uem_scores.shape[2:]) != (f.shape[0], *f.shape[2:]):
             raise ValueError(f'F {tuple(f.shape)} and O {tuple(uem_scores.shape)} differ in '
                              'batch or spatial size: resize both to one size first')
-        o = uem_scores.float()
+        o = uem_scores.to(f.dtype)
         ratio = o[:, 1:2] - o[:, 0:1]  # (B, 1, H, W): outlier vs generic-inlier log-ratio
         if mode == 'OoD':
             return ratio
@@ -63,4 +71,6 @@ def anomaly_score(
             return -f.softmax(1).amax(1, keepdim=True)
         if mode == 'Energy':
             return -torch.logsumexp(f, 1, keepdim=True)
+        if mode == 'PEBAL':
+            return gaussian_blur(-torch.logsumexp(f, 1, keepdim=True))  # PEBAL's 7x7, sigma 1
         return -torch.tanh(f).sum(1, keepdim=True)  # RbA

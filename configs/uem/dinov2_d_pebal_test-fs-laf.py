@@ -1,0 +1,7 @@
+# Table 4: test the PEBAL-fine-tuned D network on fs-laf with PEBAL's own score:
+#   python tools/test.py configs/uem/dinov2_d_pebal_test-fs-laf.py CKPT --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov2_d_pebal.py', '../_base_/datasets/fs_laf.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')

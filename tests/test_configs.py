@@ -87,3 +87,25 @@ def test_gmm_settings_per_variant_live_in_the_configs():
         assert cfg.model.decode_head.gmm_cfg.memory_size == 8000, name
         assert cfg.model.auxiliary_head.gmm_cfg.update_interval == 3, name
         assert cfg.model.auxiliary_head.gmm_cfg.num_components == 5, name
+
+
+def test_ood_test_configs_have_inference_and_tta_pipelines():
+    """mmseg's inference_model runs `test_pipeline`, tools/test.py --tta `tta_pipeline`:
+    every config tested with OoDMetric has both, and the TTA views build."""
+    from mmcv.transforms import Compose
+
+    ood = 0
+    for path in CONFIGS:
+        cfg = Config.fromfile(str(path))
+        evaluator = cfg.get('test_evaluator', {})
+        if not isinstance(evaluator, dict) or evaluator.get('type') != 'OoDMetric':
+            continue
+        ood += 1
+        init_default_scope('mmseg')
+        assert cfg.test_pipeline == cfg.test_dataloader.dataset.pipeline, path
+        assert 'tta_model' in cfg and 'tta_pipeline' in cfg, path
+        (tta, ) = [t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug']
+        assert [t['type'] for group in tta['transforms'] for t in group].count(
+            'LoadOoDAnnotations') == 1, path
+        Compose(cfg.tta_pipeline)
+    assert ood >= 18  # 17 OoD test configs and the demo's stage 2

@@ -1,7 +1,7 @@
 """Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
 with errors that name the file (mmengine would fail later, or deep inside a library)."""
 import logging
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -103,12 +103,12 @@ def check_stage1_checkpoint(cfg: Config) -> None:
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')
 
 
-def _leaf_datasets(dataset_cfg) -> list:
+def leaf_datasets(dataset_cfg) -> list:
     """Dataset configs inside wrappers (ConcatDataset ``datasets``, RepeatDataset ``dataset``)."""
     if 'datasets' in dataset_cfg:
-        return [d for sub in dataset_cfg['datasets'] for d in _leaf_datasets(sub)]
+        return [d for sub in dataset_cfg['datasets'] for d in leaf_datasets(sub)]
     if 'dataset' in dataset_cfg:
-        return _leaf_datasets(dataset_cfg['dataset'])
+        return leaf_datasets(dataset_cfg['dataset'])
     return [dataset_cfg]
 
 
@@ -136,7 +136,7 @@ def _datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict, 
         loader = cfg.get(key, None)
         if not loader or 'dataset' not in loader:
             continue
-        for dataset_cfg in _leaf_datasets(loader['dataset']):
+        for dataset_cfg in leaf_datasets(loader['dataset']):
             if dataset_cfg.get('backend_args', None):
                 continue
             dataset_cfg = dict(dataset_cfg, lazy_init=True)
@@ -145,8 +145,11 @@ def _datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict, 
             yield key, dataset_cfg, dataset
 
 
-def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
+def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
     """Check the datasets of ``loaders`` (e.g. 'train_dataloader') before the Runner starts.
+
+    Returns (image, label) of every listed image; label None where the split has none (a
+    hidden test split).
 
     Every dataset must list at least one image; every listed image and label must exist,
     be an image file and, pair by pair, have the same size (read from the file headers, no
@@ -160,6 +163,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
     """
     from ..datasets.ood_base import OoDBaseDataset
 
+    pairs = []
     for key, dataset_cfg, dataset in _datasets(cfg, loaders):
         data_list = dataset.load_data_list()
         if not data_list:
@@ -170,6 +174,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
                 f'{prefix} (data_root={dataset_cfg.get("data_root")!r})')
         for info in data_list:
             img_path, seg_path = info.get('img_path'), info.get('seg_map_path')
+            pairs.append((img_path, seg_path))
             img_size, _ = _image_header(img_path, 'image')
             if seg_path is None:
                 continue
@@ -182,6 +187,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
                 raise ValueError(
                     f'{key}: label {seg_path} is {seg_size[0]}x{seg_size[1]} but its image '
                     f'{img_path} is {img_size[0]}x{img_size[1]}')
+    return pairs
 
 
 def check_iou_metric_data(cfg: Config) -> None:

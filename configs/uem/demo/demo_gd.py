@@ -28,6 +28,19 @@ road_anomaly_pipeline = [
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]
+test_pipeline = road_anomaly_pipeline  # mmseg.apis.inference_model runs it
+tta_pipeline = [  # tools/test.py --tta: 3 scales x 2 flips
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadOoDAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]
 train_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,
     dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=train_pipeline))

@@ -33,6 +33,7 @@ road_anomaly_pipeline = [
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]
+test_pipeline = road_anomaly_pipeline  # mmseg.apis.inference_model runs it
 train_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,
     dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=train_pipeline))

@@ -18,6 +18,7 @@ from .pixel_metrics import (
     check_scores,
     fpr_at_tpr,
     metrics_from_sorted,
+    operating_point_from_sorted,
     pixel_metrics,
     pr_roc_curves,
     sort_scores,
@@ -28,6 +29,7 @@ __all__ = [
     'COMPONENT_METRICS', 'PIXEL_METRICS', 'SIOU_TAUS', 'ScoreHistogram', 'UndefinedMetricWarning',
     'aggregate_components', 'auroc', 'average_precision', 'best_f1_threshold', 'bin_lower_edge',
     'binary_clf_curve', 'check_labels', 'check_scores', 'component_metrics', 'fpr_at_tpr',
-    'histogram_metrics', 'image_components', 'metrics_from_sorted', 'pixel_metrics',
+    'histogram_metrics', 'image_components', 'metrics_from_sorted', 'operating_point_from_sorted',
+    'pixel_metrics',
     'pr_roc_curves', 'score_bins', 'sort_scores', 'split_by_label'
 ]

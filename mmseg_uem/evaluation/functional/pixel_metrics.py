@@ -195,11 +195,40 @@ def metrics_from_sorted(pos: Tensor, neg: Tensor, *, tpr: float = 0.95,
         pairs2 = int((r['run'] * (r['neg_lt'] + r['neg_le'])).sum())
         out['AUROC'] = pairs2 / (2.0 * num_pos * num_neg) if num_neg else nan
     if 'FPR95' in metrics:
-        recall = r['tp'].double() / num_pos  # (R,) non-decreasing, last = 1.0
-        k = int(torch.searchsorted(recall, torch.tensor([tpr], dtype=torch.float64,
-                                                         device=recall.device)))
-        out['FPR95'] = int(r['fp'][min(k, recall.numel() - 1)]) / num_neg if num_neg else nan
+        k = _tpr_run(r, num_pos, tpr)
+        out['FPR95'] = int(r['fp'][k]) / num_neg if num_neg else nan
     return {m: out[m] for m in metrics}
+
+
+def _tpr_run(runs: Dict[str, Tensor], num_pos: int, tpr: float) -> int:
+    """Index of the first (highest) threshold of ``runs`` whose TPR reaches ``tpr``."""
+    recall = runs['tp'].double() / num_pos  # (R,) non-decreasing, last = 1.0
+    k = int(torch.searchsorted(recall, torch.tensor([tpr], dtype=torch.float64,
+                                                     device=recall.device)))
+    return min(k, recall.numel() - 1)
+
+
+def operating_point_from_sorted(pos: Tensor, neg: Tensor, *,
+                                tpr: float = 0.95) -> Dict[str, float]:
+    """The threshold at which FPR95 is measured, from ascending-sorted scores.
+
+    Pixels with score >= ``threshold`` are flagged; at it the TPR first reaches ``tpr``
+    and the FPR is the one :func:`metrics_from_sorted` reports as ``'FPR95'``.
+
+    Returns:
+        dict(threshold, tpr (reached), fpr), floats; nan without positives.
+    """
+    _check_tpr(tpr)
+    num_pos, num_neg = pos.numel(), neg.numel()
+    if num_pos == 0:
+        return dict(threshold=float('nan'), tpr=float('nan'), fpr=float('nan'))
+    if pos.dtype != neg.dtype:
+        dtype = torch.promote_types(pos.dtype, neg.dtype)
+        pos, neg = pos.to(dtype), neg.to(dtype)
+    r = _positive_runs(pos, neg.to(pos.device))
+    k = _tpr_run(r, num_pos, tpr)
+    return dict(threshold=float(r['value'][k]), tpr=int(r['tp'][k]) / num_pos,
+                fpr=int(r['fp'][k]) / num_neg if num_neg else float('nan'))
 
 
 def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95, ignore_index: int = 255,

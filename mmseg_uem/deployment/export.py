@@ -103,7 +103,7 @@ def check_window(model: UEMEncoderDecoder, shape: Sequence[int]) -> Tuple[int, i
     if len(shape) != 2 or any(int(s) != s or s < 1 for s in shape):
         raise ValueError(f'window shape must be two positive ints (H W), got {list(shape)}')
     height, width = int(shape[0]), int(shape[1])
-    patch = getattr(model.backbone, 'patch_size', None)
+    patch = model.pad_stride
     if patch:
         if height % patch or width % patch:
             def near(s: int) -> str:
@@ -152,6 +152,7 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
         num_classes=model.decode_head.out_channels,
         with_uem=model.with_auxiliary_head,
         window=[int(s) for s in window],
+        patch_size=model.pad_stride,  # the runner pads whole images as the backbone does
         batch_size=batch_size,
         test_cfg=test_cfg,
         align_corners=bool(model.align_corners),

@@ -77,3 +77,35 @@ def compare_predictions(ref_score: Tensor, score: Tensor, ref_pred: Tensor, pred
     return dict(score_max_abs=float((ref_score.float() - score.float()).abs().max()),
                 pixels=int(mismatch.numel()), pred_mismatch=int(mismatch.sum()),
                 pred_mismatch_not_tie=int(not_tie.sum()))
+
+
+def export_and_compare(model: nn.Module, path: str, *, window, batch_size: int = 2,
+                       dynamic_batch: bool = False, seed: int = 0,
+                       num_threads: Optional[int] = None) -> Dict[str, float]:
+    """Export ``model``'s 'maps' to ``path``, run random normal windows (B, 3, h, w) through
+    onnxruntime and PyTorch, and compare (:func:`compare_maps`, with the model's score).
+
+    Also returns ``export_s`` (export + check time) and ``onnx_mib`` (file size).
+    """
+    import os
+    import time
+
+    import onnxruntime as ort
+
+    from .export import export_onnx
+    from .wrapper import INPUT_NAME
+
+    start = time.perf_counter()
+    export_onnx(model, path, window=window, batch_size=batch_size, dynamic_batch=dynamic_batch)
+    export_s = time.perf_counter() - start
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = num_threads
+    session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    x = torch.randn(batch_size, 3, *window, generator=torch.Generator().manual_seed(seed))
+    got = torch.cat([torch.from_numpy(o) for o in session.run(None, {INPUT_NAME: x.numpy()})], 1)
+    with torch.no_grad():
+        ref = model.encode_decode(x, [])
+    res = compare_maps(ref, got, num_classes=model.decode_head.out_channels, score=model.score)
+    res.update(export_s=export_s, onnx_mib=os.path.getsize(path) / 2**20)
+    return res

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmcv.transforms import Compose
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -40,8 +41,10 @@ class ONNXSegmentor:
 
     Args:
         model: path of the ``.onnx`` file.
-        stride: (row, column) step of the sliding windows; default the config's
-            ``test_cfg.stride`` ('slide' configs), else the window (tiles).
+        stride: (row, column) step of the sliding windows. Default: the config's
+            ``test_cfg.stride`` for a 'slide' config and a 'maps' export; otherwise the
+            model runs whole images (``slide`` False), as the config does. Giving a stride
+            slides a 'maps' export of a whole-image config too.
         batch_windows: windows per session call; default the exported batch size, or
             the config's ``test_cfg.batch_windows`` (8) for a dynamic batch axis.
         score: anomaly score of a 'maps' export (default the config's ``test_cfg.score``);
@@ -70,12 +73,18 @@ class ONNXSegmentor:
         self.num_classes = meta['num_classes']
         self.window = tuple(meta['window'])
         self.batch_size = meta['batch_size']  # None: dynamic batch axis
+        self.patch_size = meta.get('patch_size')
         test_cfg = meta['test_cfg']
-        if stride is None:
-            stride = test_cfg['stride'] if test_cfg.get('mode') == 'slide' else self.window
-        self.stride = tuple(int(s) for s in stride)
-        if len(self.stride) != 2 or not all(1 <= s <= w for s, w in zip(self.stride,
-                                                                       self.window)):
+        if stride is not None and self.outputs == 'scores':
+            raise ValueError(f'{model} is a scores export (whole images): no stride; export '
+                             '--outputs maps for sliding windows')
+        if stride is None and test_cfg.get('mode') == 'slide' and self.outputs == 'maps':
+            stride = test_cfg['stride']
+        #: sliding windows (mmseg's grid, F and O averaged) or one whole image per call
+        self.slide = stride is not None
+        self.stride = tuple(int(s) for s in stride) if self.slide else None
+        if self.slide and (len(self.stride) != 2 or not all(
+                1 <= s <= w for s, w in zip(self.stride, self.window))):
             raise ValueError(f'stride {list(stride)} must be two steps in [1, window '
                              f'{list(self.window)}]')
         if batch_windows is None:
@@ -144,17 +153,26 @@ class ONNXSegmentor:
         with torch.no_grad():
             data = self.data_preprocessor(
                 dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
-        inputs, sample = data['inputs'], data['data_samples'][0]
-        size = tuple(inputs.shape[2:])
+        return self.predict_inputs(data['inputs'], data['data_samples'][0])
+
+    def predict_inputs(self, inputs: Tensor, sample: SegDataSample) -> SegDataSample:
+        """One preprocessed image (1, 3, H, W) and its data sample (``img_padding_size``,
+        ``ori_shape``) -> the sample with the predictions (``predict`` after the
+        preprocessor, as ``UEMEncoderDecoder.predict``)."""
         name = sample.metainfo.get('img_path', 'the array')
-        if size[0] < self.window[0] or size[1] < self.window[1]:
-            raise ValueError(f'{name}: the preprocessed image is {size[0]}x{size[1]}, '
-                             f'smaller than the exported window {self.window[0]}x'
-                             f'{self.window[1]}: export with --shape {size[0]} {size[1]}')
-        if self.outputs == 'scores':
-            return self._finish_scores(inputs, sample, name)
-        logits = slide_average(inputs, self.forward_windows, crop_size=self.window,
-                               stride=self.stride, batch_windows=self.batch_windows)
+        if self.slide:
+            size = tuple(inputs.shape[2:])
+            if size[0] < self.window[0] or size[1] < self.window[1]:
+                raise ValueError(f'{name}: the preprocessed image is {size[0]}x{size[1]}, '
+                                 f'smaller than the exported window {self.window[0]}x'
+                                 f'{self.window[1]}: export with --shape {size[0]} {size[1]}')
+            logits = slide_average(inputs, self.forward_windows, crop_size=self.window,
+                                   stride=self.stride, batch_windows=self.batch_windows)
+        else:
+            outs = self.run_whole(inputs, name)
+            if self.outputs == 'scores':
+                return self._finish_scores(*outs, sample, name)
+            logits = torch.cat(outs, dim=1)
         logits = restore_original_size(logits, sample.metainfo,
                                        align_corners=self.meta['align_corners'],
                                        num_classes=self.num_classes)
@@ -162,16 +180,28 @@ class ONNXSegmentor:
                                           score=self.score))
         return sample
 
-    def _finish_scores(self, inputs: Tensor, sample: SegDataSample, name: str
-                       ) -> SegDataSample:
-        """A 'scores' export: the image is the window; only the padding is removed (a
-        finished score is not resized: F and O are, before the score, in a 'maps' run)."""
-        if tuple(inputs.shape[2:]) != self.window:
-            raise ValueError(f'{name}: a scores export takes the whole image as one window '
-                             f'{self.window[0]}x{self.window[1]}, got '
-                             f'{inputs.shape[2]}x{inputs.shape[3]}; export --outputs maps '
-                             'for sliding windows')
-        score, pred = (torch.from_numpy(t) for t in self.run(inputs))
+    def run_whole(self, inputs: Tensor, name: str) -> List[Tensor]:
+        """(1, 3, H, W) -> the outputs at H x W, as ``UEMEncoderDecoder.whole_inference``.
+
+        The segmentor's backbone zero-pads H, W up to whole patches and its maps are
+        cropped back: the same is done here around the session, so the window must be
+        H, W rounded up to whole patches."""
+        height, width = inputs.shape[2:]
+        patch = self.patch_size or 1
+        need = (-(-height // patch) * patch, -(-width // patch) * patch)
+        if need != self.window:
+            raise ValueError(
+                f'{name}: the preprocessed image is {height}x{width}; whole-image inference '
+                f'needs a {need[0]}x{need[1]} window (whole patches of {patch}), this file '
+                f'has {self.window[0]}x{self.window[1]}: export with --shape {need[0]} '
+                f'{need[1]}' + ('' if self.outputs == 'scores' else ', or slide (--stride)'))
+        padded = F.pad(inputs, (0, need[1] - width, 0, need[0] - height))
+        return [torch.from_numpy(o)[:, :, :height, :width] for o in self.run(padded)]
+
+    def _finish_scores(self, score: Tensor, pred: Tensor, sample: SegDataSample,
+                       name: str) -> SegDataSample:
+        """A 'scores' export: only the preprocessor's padding is removed (a finished score
+        is not resized: the segmentor resizes F and O before the score, as a 'maps' run)."""
         score, pred = crop_padding(score, sample.metainfo), crop_padding(pred, sample.metainfo)
         if tuple(score.shape[2:]) != tuple(sample.metainfo['ori_shape']):
             raise ValueError(f'{name}: the pipeline resizes the image '

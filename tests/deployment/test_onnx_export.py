@@ -15,6 +15,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 _REASON = 'needs the deploy extras (pip install -e .[deploy]; tools/setup_env.sh installs them)'
 onnx = pytest.importorskip('onnx', reason=_REASON)
@@ -286,23 +287,35 @@ def test_runner_slide_equals_segmentor_predict(tmp_path, exported, variant):
 def test_runner_scores_export_whole_image(tmp_path, exported):
     model, path = exported('G-D', 'scores')
     runner = ONNXSegmentor(str(path))
+    assert not runner.slide
     image = street_image(tmp_path / 'window.png', *WINDOW)
     got = runner.predict(image)[0]
     ref = runner.preprocess(image)
-    with torch.no_grad():
-        data = model.data_preprocessor(dict(inputs=[ref['inputs']],
-                                            data_samples=[ref['data_samples']]), False)
-        model.test_cfg.mode = 'whole'
-        want = model.predict(data['inputs'], data['data_samples'])[0]
+    model.test_cfg.mode = 'whole'
+    try:
+        with torch.no_grad():
+            data = model.data_preprocessor(dict(inputs=[ref['inputs']],
+                                                data_samples=[ref['data_samples']]), False)
+            want = model.predict(data['inputs'], data['data_samples'])[0]
+            # an image that is not whole patches: the backbone pads it, so does the runner
+            inputs = torch.randn(1, 3, 40, 66, generator=torch.Generator().manual_seed(5))
+            meta = dict(ori_shape=(40, 66), img_shape=(40, 66), pad_shape=(40, 66))
+            want_odd = model.predict(inputs, [SegDataSample(metainfo=meta)])[0]
+    finally:
         model.test_cfg.mode = 'slide'
-    res = compare_predictions(want.pred_anomaly_score.data[None],
-                              got.pred_anomaly_score.data[None], want.pred_sem_seg.data[None],
-                              got.pred_sem_seg.data[None],
-                              reference_scores=want.seg_logits.data[None])
-    assert res['score_max_abs'] <= SCORE_TOLERANCE and res['pred_mismatch_not_tie'] == 0
+    got_odd = runner.predict_inputs(inputs, SegDataSample(metainfo=meta))
+    for w, g in ((want, got), (want_odd, got_odd)):
+        res = compare_predictions(w.pred_anomaly_score.data[None],
+                                  g.pred_anomaly_score.data[None], w.pred_sem_seg.data[None],
+                                  g.pred_sem_seg.data[None],
+                                  reference_scores=w.seg_logits.data[None])
+        assert res['score_max_abs'] <= SCORE_TOLERANCE and res['pred_mismatch_not_tie'] == 0
+    assert got_odd.pred_anomaly_score.data.shape == (1, 40, 66)
     with pytest.raises(ValueError, match='computes the score LLR in its graph'):
         ONNXSegmentor(str(path), score='OoD')
-    with pytest.raises(ValueError, match='takes the whole image as one window'):
+    with pytest.raises(ValueError, match='no stride'):
+        ONNXSegmentor(str(path), stride=(14, 14))
+    with pytest.raises(ValueError, match='needs a 56x84 window .* export with --shape 56 84'):
         runner.predict(street_image(tmp_path / 'big.png', 56, 84))
 
 

@@ -1,22 +1,32 @@
 """The embedded demo (``make demo``): miniature data -> stage 1 -> stage 2 -> OoD table.
 
-    python tools/demo.py [--work-dir work_dirs/demo]
+    python tools/demo.py [--work-dir work_dirs/demo] [--sections core ...]
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 import argparse
 
-from mmseg_uem.apis.demo import run_demo
+from mmseg_uem.apis.demo import SECTIONS, run_demo
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Run the whole method on miniature data')
     parser.add_argument('--work-dir', default='work_dirs/demo',
-                        help='where checkpoints, logs, metrics and heat maps go')
+                        help='where data, checkpoints, logs, metrics and heat maps go')
+    parser.add_argument(
+        '--sections', nargs='+', metavar='NAME', choices=[s.name for s in SECTIONS],
+        help='run only these sections (and those they require); default all: '
+        + '; '.join(f'{s.name}: {s.help}' for s in SECTIONS))
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    run_demo(args.work_dir)
+    run_demo(args.work_dir, args.sections)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Multi-GPU testing with torchrun:
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args, e.g. --eval AP FPR95]
+# The interpreter is $PYTHON (default: `python` on PATH), e.g.
+#   PYTHON=~/.cache/mmseg-uem/venv-py3.11/bin/python bash tools/dist_test.sh ...
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
@@ -9,8 +12,8 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-torchrun \
+PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -3,6 +3,12 @@
 mmsegmentation 1.x's ``tools/test.py`` arguments plus ``--eval``, which picks
 the metrics without editing the config (1.x dropped 0.x's ``--eval``).
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 import argparse
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
@@ -14,7 +20,12 @@ from mmseg_uem.apis.cli import (
     load_cli_config,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
-from mmseg_uem.apis.preflight import check_checkpoint_file, check_dataset_files
+from mmseg_uem.apis.preflight import (
+    check_checkpoint_file,
+    check_checkpoint_fits,
+    check_dataset_files,
+    check_iou_metric_data,
+)
 
 
 def parse_args():
@@ -34,6 +45,11 @@ def parse_args():
     parser.add_argument(
         '--tta', action='store_true',
         help='test time augmentation (flip / multi-scale; averages the anomaly map too)')
+    parser.add_argument(
+        '--allow-checkpoint-mismatch', action='store_true',
+        help='test even if the checkpoint has missing, unexpected or mis-shaped keys for '
+        'the model of the config (those tensors keep their initial values; by default an '
+        'error before any image is scored)')
     add_common_args(parser)
     args = parser.parse_args()
     if args.eval is not None:
@@ -61,7 +77,10 @@ def main():
 
     check_checkpoint_file(args.checkpoint)
     check_dataset_files(cfg, ['test_dataloader'])
+    check_iou_metric_data(cfg)
     runner = build_runner(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint, config=args.config,
+                          strict=not args.allow_checkpoint_mismatch)
     runner.test()
     finish_distributed()
 

@@ -2,6 +2,12 @@
 
 Same arguments as mmsegmentation 1.x's ``tools/train.py``.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 import argparse
 import logging
 
@@ -10,7 +16,12 @@ from mmengine.logging import print_log
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
 from mmseg_uem.apis.cli import add_common_args, load_cli_config
 from mmseg_uem.apis.launch import build_runner, finish_distributed
-from mmseg_uem.apis.preflight import check_dataset_files, check_stage1_checkpoint
+from mmseg_uem.apis.preflight import (
+    check_amp_device,
+    check_dataset_files,
+    check_stage1_checkpoint,
+    stage1_handover,
+)
 
 
 def parse_args():
@@ -22,6 +33,10 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--stage1-info', action='store_true',
+        help='print "STAGE1<TAB>stage-1 config<TAB>stage-1 checkpoint" of this stage-2 '
+        'config (with --cfg-options applied) and exit; used by tools/train_two_stage.sh')
     add_common_args(parser)
     args = parser.parse_args()
     return args
@@ -30,6 +45,14 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_cli_config(args)
+    if args.stage1_info:
+        handover = stage1_handover(cfg)
+        if handover is None or not all(handover):
+            raise SystemExit(f'{args.config} is not a stage-2 config with '
+                             'model.stage1_checkpoint and stage1_config')
+        checkpoint, stage1_config = handover
+        print(f'STAGE1\t{stage1_config}\t{checkpoint}')
+        return
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
@@ -43,6 +66,7 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    check_amp_device(cfg)
     check_stage1_checkpoint(cfg)
     check_dataset_files(cfg, ['train_dataloader', 'val_dataloader'])
     runner = build_runner(cfg)

@@ -14,7 +14,8 @@ IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
 EVAL_METRICS = OOD_METRICS + COMPONENT_METRICS + IOU_METRICS
 
 
-def _as_list(evaluator) -> list:
+def evaluator_list(evaluator) -> list:
+    """A config's ``test_evaluator`` (one dict, a list or None) as a list of ConfigDicts."""
     if evaluator is None:
         return []
     if isinstance(evaluator, (list, tuple)):
@@ -33,7 +34,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
     if unknown:
         raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
                          f'{list(EVAL_METRICS)}')
-    existing = _as_list(cfg.get('test_evaluator'))
+    existing = evaluator_list(cfg.get('test_evaluator'))
     ood_names = [n for n in names if n in OOD_METRICS + COMPONENT_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
     evaluators = []

@@ -1,10 +1,13 @@
 """Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
 with errors that name the file (mmengine would fail later, or deep inside a library)."""
+import logging
 import os.path as osp
 import zipfile
-from typing import Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
+import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 #: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
 _LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
@@ -28,17 +31,88 @@ def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
                          'directory at its end): copy or download it again')
 
 
+def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: str,
+                          strict: bool = True) -> None:
+    """Refuse to test ``model`` (built from ``config``) with a ``checkpoint`` that does not fit.
+
+    mmengine's ``load_from`` loads non-strictly: keys missing from the file keep their
+    initial (random) values, unexpected and mis-shaped ones are skipped, and only a log line
+    says so, so a stage-1 checkpoint in a stage-2 config, bare backbone weights or a G-D
+    checkpoint in a D-D config give a believable wrong number. The file must hold exactly
+    the keys and shapes of the model's state dict: nearly all of it enters the prediction,
+    and what does not at test time (the GMM memory and its counters) is part of any complete
+    checkpoint of this model (training, resuming and the official-model converter write it).
+    Reads the file as mmengine's loader does (``weights_only``, a ``state_dict`` wrapper,
+    a DDP ``module.`` prefix); a TTA or DDP wrapper is compared through its ``module``.
+
+    Args:
+        model: the built model (``runner.model``).
+        checkpoint: path of the checkpoint (``tools/test.py CONFIG CKPT``).
+        config: the config path, named in the message.
+        strict: False logs the same message as a warning and lets the test run
+            (``tools/test.py --allow-checkpoint-mismatch``).
+    """
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    from mmengine.runner import CheckpointLoader
+
+    from ..utils.checkpoint import format_mismatch, state_dict_mismatch
+
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'checkpoint {checkpoint} holds a {type(loaded).__name__}, not a '
+                         'state dict')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    expected = model.state_dict()
+    missing, unexpected, bad_shapes = state_dict_mismatch(expected, state)
+    if not (missing or unexpected or bad_shapes):
+        return
+    msg = (f'checkpoint {checkpoint} does not fit the model of {config} '
+           f'({len(expected)} tensors):' + format_mismatch(missing, unexpected, bad_shapes))
+    prefixes = {k.split('.', 1)[0] for k in expected}
+    if len(missing) == len(expected) and not any(k.split('.', 1)[0] in prefixes for k in state):
+        msg += ('\n  hint: no key of the file belongs to the model: bare backbone weights '
+                '(e.g. an official DINOv2 .pth) go into model.backbone.init_cfg for training, '
+                'not to tools/test.py')
+    elif missing and all(k.startswith('auxiliary_head.') for k in missing):
+        msg += ('\n  hint: the file has no UEM (auxiliary_head): a stage-1 checkpoint given '
+                'to a stage-2 config; test the stage-2 checkpoint, or a *_stage1_* config')
+    elif bad_shapes or {k.split('.', 1)[0] for k in missing + unexpected} & {'decode_head',
+                                                                            'auxiliary_head'}:
+        msg += ('\n  hint: another model variant (e.g. G-D vs D-D) or size: use the config '
+                'the checkpoint was trained with')
+    if strict:
+        raise ValueError(msg + '\n  (--allow-checkpoint-mismatch tests anyway: the listed '
+                         'tensors then keep their initial values)')
+    print_log(msg + '\n  testing anyway (--allow-checkpoint-mismatch)', logger='current',
+              level=logging.WARNING)
+
+
+def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
+    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, read from the
+    merged ``cfg`` (``--cfg-options`` applied); None for any other config.
+
+    The one place that reads where a stage-2 run takes its stage 1 from: the pre-flight
+    check below and ``tools/train_two_stage.sh`` (through ``tools/train.py
+    --stage1-info``) use it."""
+    model = cfg.get('model', {})
+    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+        return None
+    return model.get('stage1_checkpoint'), cfg.get('stage1_config', None)
+
+
 def check_stage1_checkpoint(cfg: Config) -> None:
     """Fail before any training when a stage-2 config's stage-1 checkpoint is missing,
     saying which checkpoint and which config produces it."""
-    model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+    handover = stage1_handover(cfg)
+    if handover is None:
         return
-    path = model.get('stage1_checkpoint')
+    path, stage1 = handover
     if path and osp.isfile(path):
         check_checkpoint_file(path, what='stage-1 checkpoint')
         return
-    stage1 = cfg.get('stage1_config')
     if stage1 is None:  # no stage-1 config of ours: a stock mmseg model's released checkpoint
         raise FileNotFoundError(
             f'stage 2 needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which '
@@ -79,6 +153,25 @@ def _image_header(path: str, what: str) -> tuple:
     return (height, width), mode
 
 
+def _datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict, object]]:
+    """(loader key, dataset config, lazily built dataset) of every leaf dataset of
+    ``loaders``; datasets on non-local file backends (``backend_args``) are left out."""
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS
+
+    for key in loaders:
+        loader = cfg.get(key, None)
+        if not loader or 'dataset' not in loader:
+            continue
+        for dataset_cfg in _leaf_datasets(loader['dataset']):
+            if dataset_cfg.get('backend_args', None):
+                continue
+            dataset_cfg = dict(dataset_cfg, lazy_init=True)
+            with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmseg')):
+                dataset = DATASETS.build(dataset_cfg)
+            yield key, dataset_cfg, dataset
+
+
 def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
     """Check the datasets of ``loaders`` (e.g. 'train_dataloader') before the Runner starts.
 
@@ -92,39 +185,101 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
     checked in training by the decode heads. Non-local file backends (``backend_args``) are
     skipped.
     """
-    from mmengine.registry import DefaultScope
-    from mmseg.registry import DATASETS
-
     from ..datasets.ood_base import OoDBaseDataset
 
-    for key in loaders:
-        loader = cfg.get(key, None)
-        if not loader or 'dataset' not in loader:
-            continue
-        for dataset_cfg in _leaf_datasets(loader['dataset']):
-            if dataset_cfg.get('backend_args', None):
+    for key, dataset_cfg, dataset in _datasets(cfg, loaders):
+        data_list = dataset.load_data_list()
+        if not data_list:
+            prefix = getattr(dataset, 'data_prefix', {}).get('img_path', '?')
+            suffix = getattr(dataset, 'img_suffix', '')
+            raise FileNotFoundError(
+                f'{key}: {type(dataset).__name__} found no images (*{suffix}) under '
+                f'{prefix} (data_root={dataset_cfg.get("data_root")!r})')
+        for info in data_list:
+            img_path, seg_path = info.get('img_path'), info.get('seg_map_path')
+            img_size, _ = _image_header(img_path, 'image')
+            if seg_path is None:
                 continue
-            dataset_cfg = dict(dataset_cfg, lazy_init=True)
-            with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmseg')):
-                dataset = DATASETS.build(dataset_cfg)
-            data_list = dataset.load_data_list()
-            if not data_list:
-                prefix = getattr(dataset, 'data_prefix', {}).get('img_path', '?')
-                suffix = getattr(dataset, 'img_suffix', '')
-                raise FileNotFoundError(
-                    f'{key}: {type(dataset).__name__} found no images (*{suffix}) under '
-                    f'{prefix} (data_root={dataset_cfg.get("data_root")!r})')
-            for info in data_list:
-                img_path, seg_path = info.get('img_path'), info.get('seg_map_path')
-                img_size, _ = _image_header(img_path, 'image')
-                if seg_path is None:
-                    continue
-                seg_size, mode = _image_header(seg_path, f'label of image {img_path}:')
-                if mode in _COLOUR_MODES and not isinstance(dataset, OoDBaseDataset):
-                    raise ValueError(f'{key}: label {seg_path} is a {mode} colour image, not a '
-                                     'single-channel label map (use the *_labelTrainIds.png '
-                                     'files, not *_color.png)')
-                if seg_size != img_size:
-                    raise ValueError(
-                        f'{key}: label {seg_path} is {seg_size[0]}x{seg_size[1]} but its image '
-                        f'{img_path} is {img_size[0]}x{img_size[1]}')
+            seg_size, mode = _image_header(seg_path, f'label of image {img_path}:')
+            if mode in _COLOUR_MODES and not isinstance(dataset, OoDBaseDataset):
+                raise ValueError(f'{key}: label {seg_path} is a {mode} colour image, not a '
+                                 'single-channel label map (use the *_labelTrainIds.png '
+                                 'files, not *_color.png)')
+            if seg_size != img_size:
+                raise ValueError(
+                    f'{key}: label {seg_path} is {seg_size[0]}x{seg_size[1]} but its image '
+                    f'{img_path} is {img_size[0]}x{img_size[1]}')
+
+
+def check_iou_metric_data(cfg: Config) -> None:
+    """Refuse an ``IoUMetric`` (``--eval mIoU``) that would compare class ids with labels of
+    another kind, before the Runner starts.
+
+    - On an OoD test set the labels are {0 inlier, 1 anomaly, 255 void}, not the model's K
+      classes: mmseg's IoUMetric would score the predicted class ids against them (mIoU
+      9.51 for a good Cityscapes model).
+    - On an mmseg dataset the first label must hold only class ids 0..K-1 (with
+      ``reduce_zero_label`` 0..K, 0 being void) and the ignore index: Cityscapes
+      ``labelIds`` (0..33) instead of ``labelTrainIds`` would give mIoU ~0, as IoUMetric
+      silently drops values above K-1. One label suffices for this mistake: a labelIds
+      frame holds road (7), building (11) or sky (23). Training checks every label
+      (the decode heads).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from ..datasets.ood_base import OoDBaseDataset
+    from .cli import evaluator_list
+
+    if not any(e.get('type') == 'IoUMetric' for e in evaluator_list(cfg.get('test_evaluator'))):
+        return
+    for key, _, dataset in _datasets(cfg, ['test_dataloader']):
+        name = type(dataset).__name__
+        if isinstance(dataset, OoDBaseDataset):
+            raise ValueError(
+                f'{key}: IoUMetric (mIoU) on {name}, an OoD test set whose labels are '
+                '{0 inlier, 1 anomaly, 255 void}, not the model\'s classes: it would compare '
+                'predicted class ids with them. Score OoD sets with --eval AP FPR95 AUROC, '
+                'and mIoU on a Cityscapes-style test config (e.g. configs/uem/demo/'
+                'demo_gd_test-cityscapes.py)')
+        if getattr(dataset, 'label_map', None):
+            continue  # labels are remapped on loading: raw values are not class ids
+        info = next(iter(dataset.load_data_list()), {})
+        if not info.get('seg_map_path'):
+            continue
+        num_classes = len(dataset.metainfo.get('classes', ()))
+        reduce_zero = bool(getattr(dataset, 'reduce_zero_label', False))
+        ignore = getattr(dataset, 'ignore_index', 255)
+        with Image.open(info['seg_map_path']) as label:
+            values = np.unique(np.asarray(label))
+        allowed = set(range(num_classes + int(reduce_zero))) | {ignore}
+        bad = [int(v) for v in values if int(v) not in allowed]
+        if bad:
+            raise ValueError(
+                f'{key}: label {info["seg_map_path"]} holds values {bad[:10]} outside the '
+                f'{num_classes} classes of {name} (0..{num_classes - 1 + int(reduce_zero)}) and '
+                f'the ignore index {ignore}: IoUMetric would drop them and report a '
+                'meaningless mIoU. Cityscapes labelIds instead of labelTrainIds? Convert them '
+                '(tools/dataset_converters/cityscapes.py) or point seg_map_suffix at the '
+                'train ids')
+
+
+def check_amp_device(cfg: Config) -> None:
+    """Refuse ``AmpOptimWrapper`` (``tools/train.py --amp``) without a CUDA, NPU, MLU or MUSA
+    device, saying what to do, before the Runner stops on mmengine's bare assertion."""
+    from mmengine.device import (
+        is_cuda_available,
+        is_mlu_available,
+        is_musa_available,
+        is_npu_available,
+    )
+
+    if (cfg.get('optim_wrapper') or {}).get('type') != 'AmpOptimWrapper':
+        return
+    if any(f() for f in (is_cuda_available, is_npu_available, is_mlu_available,
+                         is_musa_available)):
+        return
+    raise RuntimeError(
+        'mixed precision (--amp / optim_wrapper.type=AmpOptimWrapper) needs a CUDA, NPU, MLU '
+        'or MUSA device, and none is available: train in float32 on the CPU (drop --amp, or '
+        '--cfg-options optim_wrapper.type=OptimWrapper); the GMM numerics are float32 either way')

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -32,6 +33,7 @@ META_OOD_EXCLUDED_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'bus', 't
 DEFAULT_EXCLUDED_CLASSES = META_OOD_EXCLUDED_CLASSES + ('train',)
 DEFAULT_MASK_DIR = 'annotations/ood_seg_train2017'
 DEFAULT_INDEX_FILE = 'annotations/ood_seg_train2017_index.json'
+_MASK_NAME = re.compile(r'\d{12}\.png')  # the masks this module writes
 
 
 @dataclass
@@ -46,6 +48,7 @@ class BankStats:
     without_objects: int = 0
     written: int = 0
     reused: int = 0
+    removed: int = 0
     num_annotations: int = 0
     num_crowd: int = 0
 
@@ -58,15 +61,20 @@ class BankStats:
         return (f'{self.num_images} images: {self.excluded} with an excluded class, '
                 f'{self.too_small} too small, {self.without_objects} without objects; '
                 f'bank = {self.bank_size} masks ({self.written} written, {self.reused} reused) '
-                f'from {self.num_annotations} annotations ({self.num_crowd} crowd)')
+                f'from {self.num_annotations} annotations ({self.num_crowd} crowd); '
+                f'{self.removed} stale masks of earlier runs removed')
 
 
 def load_instances_json(ann_file: str) -> dict:
     """Load a COCO *instances* json; raise a clear error for panoptic or other jsons."""
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'COCO annotation file not found: {ann_file}')
-    with open(ann_file, encoding='utf-8') as f:
-        data = json.load(f)
+    try:
+        with open(ann_file, encoding='utf-8') as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(f'{ann_file} is not valid json (truncated or corrupt? {err}); '
+                         'download or unpack it again') from err
     missing = [k for k in ('images', 'annotations', 'categories')
                if not isinstance(data, dict) or k not in data]
     if missing:
@@ -96,15 +104,29 @@ def _mask_bbox(mask: np.ndarray) -> List[int]:
             int(ys.max() - ys.min() + 1)]
 
 
-def _read_existing(path: str, height: int, width: int) -> Optional[np.ndarray]:
-    """A mask from an earlier run, or None if absent, unreadable or of the wrong size."""
+def _read_existing(path: str, height: int, width: int, mask_value: int) -> Optional[np.ndarray]:
+    """A mask from an earlier run, or None if absent, unreadable, of the wrong size or
+    written with another ``mask_value`` (the masks hold exactly {0, mask_value})."""
     if not osp.isfile(path):
         return None
     try:
         mask = np.asarray(Image.open(path))
     except OSError:
         return None
-    return mask if mask.shape == (height, width) and mask.any() else None
+    if mask.shape != (height, width) or int(mask.max()) != mask_value:
+        return None
+    return mask
+
+
+def _remove_stale_masks(mask_root: str, kept: Sequence[str]) -> int:
+    """Delete the ``<image_id:012d>.png`` masks under ``mask_root`` that are not ``kept``
+    (left by a run with another ``min_size`` or class list); return how many."""
+    kept = {osp.basename(k) for k in kept}
+    stale = [n for n in os.listdir(mask_root)
+             if _MASK_NAME.fullmatch(n) and n not in kept]
+    for name in stale:
+        os.remove(osp.join(mask_root, name))
+    return len(stale)
 
 
 def build_outlier_bank(coco_root: str, *,
@@ -115,11 +137,15 @@ def build_outlier_bank(coco_root: str, *,
                        excluded_classes: Sequence[str] = DEFAULT_EXCLUDED_CLASSES,
                        min_size: int = 480,
                        mask_value: int = 254,
+                       overwrite: bool = False,
                        progress: bool = True) -> BankStats:
     """Write the union masks and the index under ``coco_root``; return the counts.
 
-    Resumable: a mask already on disk with the image's size is reused, not recomputed.
-    All paths but ``coco_root`` are relative to it.
+    Resumable: a mask already on disk with the image's size and ``mask_value`` is reused,
+    not recomputed (one of another value or size is rewritten; ``overwrite=True`` rewrites
+    all). Masks in ``mask_dir`` of images that this run does not keep (an earlier run with
+    another ``min_size`` or ``excluded_classes``) are deleted, so the folder holds exactly
+    the indexed bank. All paths but ``coco_root`` are relative to it.
 
     Raises:
         ValueError: the json is not an instances json, an excluded class is unknown, or
@@ -150,7 +176,7 @@ def build_outlier_bank(coco_root: str, *,
             continue
         mask_rel = f'{mask_dir}/{image_id:012d}.png'
         mask_path = osp.join(coco_root, mask_rel)
-        mask = _read_existing(mask_path, height, width)
+        mask = None if overwrite else _read_existing(mask_path, height, width, mask_value)
         if mask is not None:
             stats.reused += 1
         else:
@@ -175,6 +201,8 @@ def build_outlier_bank(coco_root: str, *,
     if not index:
         raise ValueError(f'no usable outlier object in {ann_path} ({stats}); check '
                          'min_size and excluded_classes')
+    stats.removed = _remove_stale_masks(osp.join(coco_root, mask_dir),
+                                        [item['mask'] for item in index])
     index_path = osp.join(coco_root, index_file)
     with open(f'{index_path}.tmp', 'w', encoding='utf-8') as f:
         json.dump(index, f)

@@ -21,10 +21,12 @@ Pair = Tuple[str, Optional[str]]
 
 
 def list_files(folder: str, suffix: str) -> List[str]:
-    """Sorted names in ``folder`` ending with ``suffix``; a clear error if there are none."""
+    """Sorted names in ``folder`` ending with ``suffix``, hidden files skipped (macOS leaves
+    ``._<name>`` resource files beside copied ones; mmengine's listing skips them too); a
+    clear error if there are none."""
     if not osp.isdir(folder):
         raise FileNotFoundError(f'folder {folder} does not exist')
-    names = sorted(n for n in os.listdir(folder) if n.endswith(suffix))
+    names = sorted(n for n in os.listdir(folder) if n.endswith(suffix) and not n.startswith('.'))
     if not names:
         raise FileNotFoundError(f'no *{suffix} files in folder {folder}')
     return names

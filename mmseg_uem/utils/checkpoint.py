@@ -8,11 +8,16 @@ the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``), we allow exactly
 the objects mmengine writes. Third-party weights keep the full
 ``weights_only=True`` protection: nothing callable is allowed besides a
 ``getattr`` restricted to ``HistoryBuffer``'s statistics methods.
+
+Also the one comparison of a checkpoint's keys and shapes with a model's
+(:func:`state_dict_mismatch`, :func:`format_mismatch`), for every strict loading check.
 """
 import pickle
+from typing import Any, List, Mapping, Tuple
 
 import numpy as np
 import torch
+from torch import Tensor
 
 _HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -55,3 +60,30 @@ def allow_mmengine_checkpoints() -> None:
     if not hasattr(torch.serialization, 'add_safe_globals'):  # torch < 2.4
         return
     torch.serialization.add_safe_globals(mmengine_safe_globals())
+
+
+def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Any]
+                        ) -> Tuple[List[str], List[str], List[str]]:
+    """Keys of ``given`` against ``expected`` (a model's state dict): sorted missing keys,
+    unexpected keys and shape mismatches (``'key (given shape) vs model (shape)'``)."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    bad_shapes = sorted(
+        f'{k} {tuple(getattr(given[k], "shape", ()))} vs model {tuple(expected[k].shape)}'
+        for k in set(expected) & set(given)
+        if not isinstance(given[k], Tensor) or given[k].shape != expected[k].shape)
+    return missing, unexpected, bad_shapes
+
+
+def format_mismatch(missing: List[str], unexpected: List[str], bad_shapes: List[str], *,
+                    limit: int = 20) -> str:
+    """Indented lines listing the three kinds of :func:`state_dict_mismatch` (``limit`` keys
+    each, then a count)."""
+    msg = ''
+    for title, items in (('missing keys', missing), ('unexpected keys', unexpected),
+                         ('shape mismatches (checkpoint vs model)', bad_shapes)):
+        if items:
+            shown = ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)'
+                                                if len(items) > limit else '')
+            msg += f'\n  {title} ({len(items)}): {shown}'
+    return msg

@@ -89,6 +89,51 @@ def test_bank_is_resumable(coco_root):
         assert json.load(f) == index
 
 
+def _masks_on_disk(root):
+    return sorted(os.listdir(osp.join(root, 'annotations', 'ood_seg_train2017')))
+
+
+def test_rerun_follows_changed_settings(coco_root, monkeypatch, capsys):
+    """Another --mask-value rewrites the masks; a larger --min-size removes the masks of the
+    images it drops; --overwrite rewrites everything."""
+    first = build_outlier_bank(coco_root, min_size=MIN_SIDE, progress=False)
+    recoloured = build_outlier_bank(coco_root, min_size=MIN_SIDE, mask_value=200,
+                                    progress=False)
+    assert (recoloured.written, recoloured.reused) == (first.bank_size, 0)
+    with open(osp.join(coco_root, INDEX)) as f:
+        index = json.load(f)
+    for entry in index:
+        assert set(np.unique(Image.open(osp.join(coco_root, entry['mask'])))) == {0, 200}
+
+    _, kept, _ = _expected(coco_root, DEFAULT_EXCLUDED_CLASSES)
+    with open(osp.join(coco_root, 'annotations', 'instances_train2017.json')) as f:
+        sizes = {i['id']: min(i['height'], i['width']) for i in json.load(f)['images']}
+    bigger = sorted({sizes[i] for i in kept})[1]  # drops the smallest kept images
+    survivors = {i for i in kept if sizes[i] >= bigger}
+    assert 0 < len(survivors) < len(kept)
+    smaller = build_outlier_bank(coco_root, min_size=bigger, mask_value=200, progress=False)
+    assert (smaller.bank_size, smaller.reused, smaller.removed) == (
+        len(survivors), len(survivors), len(kept) - len(survivors))
+    assert _masks_on_disk(coco_root) == sorted(f'{i:012d}.png' for i in survivors)
+
+    tool = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+                    'coco_outliers.py')
+    monkeypatch.setattr(sys, 'argv', [tool, coco_root, '--min-size', str(bigger),
+                                      '--mask-value', '200', '--overwrite'])
+    runpy.run_path(tool, run_name='__main__')
+    assert f'({len(survivors)} written, 0 reused)' in capsys.readouterr().out
+
+
+def test_truncated_json_is_named(coco_root):
+    path = osp.join(coco_root, 'annotations', 'instances_train2017.json')
+    with open(path) as f:
+        text = f.read()
+    with open(path, 'w') as f:
+        f.write(text[:len(text) // 2])
+    with pytest.raises(ValueError, match=r'instances_train2017\.json is not valid json'):
+        build_outlier_bank(coco_root, progress=False)
+
+
 def test_panoptic_json_is_refused_naming_the_file(tmp_path):
     os.makedirs(tmp_path / 'annotations')
     path = tmp_path / 'annotations' / 'instances_train2017.json'

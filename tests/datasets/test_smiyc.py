@@ -41,6 +41,21 @@ def test_validation_frames_only(roots, track):
     assert values == {0, 1, 255}
 
 
+def test_hidden_files_are_skipped(roots):
+    """A folder copied from a Mac holds ``._<name>`` resource files beside the images."""
+    images = osp.join(roots[0], 'images')
+    for name in sorted(os.listdir(images)):
+        with open(osp.join(images, '._' + name), 'wb') as f:
+            f.write(b'\x00\x05\x16\x07')  # AppleDouble magic, not an image
+    dataset = SMIYCDataset(track='anomaly', data_root=roots[0], pipeline=_pipeline())
+    assert len(dataset) == 3
+    assert all(not osp.basename(dataset.get_data_info(i)['img_path']).startswith('.')
+               for i in range(3))
+    # '._validation0000.jpg' does not start with 'validation': it would join the test split
+    test = SMIYCDataset(track='anomaly', split='test', data_root=roots[0], pipeline=_pipeline())
+    assert len(test) == 2
+
+
 def test_hidden_test_frames_are_never_scored(roots):
     dataset = SMIYCDataset(track='anomaly', split='test', data_root=roots[0],
                            pipeline=_pipeline())

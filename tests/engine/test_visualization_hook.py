@@ -1,4 +1,5 @@
 """AnomalyVisualizationHook: side-by-side PNGs and .npz dumps, written under tmp_path."""
+import json
 import os
 from types import SimpleNamespace
 
@@ -13,12 +14,13 @@ from mmseg.structures import SegDataSample
 
 from mmseg_uem.engine.hooks import AnomalyVisualizationHook
 from mmseg_uem.engine.hooks.anomaly_visualization_hook import CITYSCAPES_PALETTE, GAP
-from mmseg_uem.evaluation.io import load_anomaly_map
+from mmseg_uem.evaluation.io import MANIFEST, load_anomaly_map
 
 H, W = 12, 16
 
 
 def _sample(tmp_path, name='frame_0001') -> SegDataSample:
+    """A sample of the image ``<tmp_path>/images/<name>.png`` (``name`` may hold folders)."""
     img = np.zeros((H, W, 3), np.uint8)
     img[:, :, 0] = 200  # red in RGB
     img_path = str(tmp_path / 'images' / f'{name}.png')
@@ -81,6 +83,37 @@ def test_without_show_dir_uses_the_visualizer(tmp_path):
     hook.after_test_iter(SimpleNamespace(iter=3), 0, {}, [_sample(tmp_path)])
     written = [f for _, _, files in os.walk(tmp_path / 'vis') for f in files]
     assert any(f.startswith('test_frame_0001') and f.endswith('.png') for f in written)
+
+
+def test_one_stem_in_two_folders_keeps_both_and_lists_them(tmp_path):
+    samples = [_sample(tmp_path, 'seqA/frame0'), _sample(tmp_path, 'seqB/frame0')]
+    samples[1].pred_anomaly_score.data = -samples[1].pred_anomaly_score.data
+    hook = AnomalyVisualizationHook(draw=True, show_dir=str(tmp_path / 'show'),
+                                    out_dir=str(tmp_path / 'out'))
+    class Dataset(list):  # two images, under <tmp_path>/images
+        data_prefix = dict(img_path=str(tmp_path / 'images'))
+
+    runner = SimpleNamespace(iter=0, test_dataloader=SimpleNamespace(dataset=Dataset([0, 0])))
+    hook.before_test_epoch(runner)
+    for i, sample in enumerate(samples):
+        hook.after_test_iter(runner, i, {}, [sample])
+    hook.after_test_epoch(runner, {})
+    for seq, sample in zip(('seqA', 'seqB'), samples):
+        assert (tmp_path / 'show' / seq / 'frame0.png').is_file()
+        saved = load_anomaly_map(str(tmp_path / 'out' / seq / 'frame0.npz'))
+        np.testing.assert_array_equal(saved['score'], sample.pred_anomaly_score.data[0].numpy())
+    manifest = json.loads((tmp_path / 'out' / MANIFEST).read_text())
+    assert manifest == dict(num_images=2, maps={'seqA/frame0': samples[0].img_path,
+                                                'seqB/frame0': samples[1].img_path})
+
+
+def test_two_images_with_one_name_are_an_error(tmp_path):
+    """Without a common image folder names are stems: the second frame0 is refused."""
+    samples = [_sample(tmp_path, 'seqA/frame0'), _sample(tmp_path, 'seqB/frame0')]
+    hook = AnomalyVisualizationHook(out_dir=str(tmp_path / 'out'))
+    hook.after_test_iter(SimpleNamespace(iter=0), 0, {}, [samples[0]])
+    with pytest.raises(ValueError, match=r"seqB/frame0.png would both be saved as 'frame0'"):
+        hook.after_test_iter(SimpleNamespace(iter=0), 1, {}, [samples[1]])
 
 
 def test_bad_arguments():

@@ -16,11 +16,15 @@ from mmseg_uem.evaluation.functional import (
     sort_scores,
 )
 from mmseg_uem.evaluation.io import (
+    MANIFEST,
+    OutputNames,
     anomaly_map_path,
     iter_anomaly_maps,
     load_anomaly_map,
     load_pooled_scores,
+    output_name,
     save_anomaly_maps,
+    write_manifest,
 )
 
 
@@ -35,11 +39,21 @@ def _sample(i: int, with_label: bool = True) -> SegDataSample:
     return sample
 
 
+def _save_run(out_dir, samples, num_images=None, img_root=None):
+    names = OutputNames(img_root)
+    paths = save_anomaly_maps(str(out_dir), samples, names)
+    write_manifest(str(out_dir), names.images,
+                   num_images=len(samples) if num_images is None else num_images)
+    return paths
+
+
 def test_round_trip_and_pooled_rescoring(tmp_path):
     samples = [_sample(i) for i in range(3)]
-    paths = save_anomaly_maps(str(tmp_path), samples[:2])
-    save_anomaly_maps(str(tmp_path), [samples[2].to_dict()])  # the metric's dict form
-    assert paths[0] == anomaly_map_path(str(tmp_path), '/x/img_0.jpg')
+    names = OutputNames()
+    paths = save_anomaly_maps(str(tmp_path), samples[:2], names)
+    save_anomaly_maps(str(tmp_path), [samples[2].to_dict()], names)  # the metric's dict form
+    write_manifest(str(tmp_path), names.images, num_images=3)
+    assert paths[0] == anomaly_map_path(str(tmp_path), 'img_0') == str(tmp_path / 'img_0.npz')
     loaded = list(iter_anomaly_maps(str(tmp_path)))
     assert [item['img_path'] for item in loaded] == [s.img_path for s in samples]
     for item, sample in zip(loaded, samples):
@@ -52,8 +66,57 @@ def test_round_trip_and_pooled_rescoring(tmp_path):
     assert metrics_from_sorted(sort_scores(pos), sort_scores(neg)) == pixel_metrics(scores, labels)
 
 
+def test_output_names_keep_the_relative_path_and_refuse_collisions():
+    assert output_name('/d/frames/seqA/frame0.jpg', '/d/frames') == 'seqA/frame0'
+    assert output_name('/d/frames/frame0.jpg', '/d/frames/') == 'frame0'
+    assert output_name('/d/frames/seqA/frame0.jpg', None) == 'frame0'
+    assert output_name('/e/seqA/frame0.jpg', '/d/frames') == 'frame0'  # not below the root
+    names = OutputNames('/d/frames')
+    assert [names('/d/frames/seqA/frame0.jpg'), names('/d/frames/seqB/frame0.jpg'),
+            names('/d/frames/seqA/frame0.jpg')] == ['seqA/frame0', 'seqB/frame0', 'seqA/frame0']
+    flat = OutputNames()  # file stems: the second frame0 would overwrite the first
+    flat('/d/frames/seqA/frame0.jpg')
+    with pytest.raises(ValueError, match=r'seqA/frame0.jpg and /d/frames/seqB/frame0.jpg '
+                                         r"would both be saved as 'frame0'"):
+        flat('/d/frames/seqB/frame0.jpg')
+    with pytest.raises(ValueError, match='both be saved'):
+        names('/d/frames/seqA/frame0.png')  # another image with the same stem
+
+
+def test_nested_names_round_trip(tmp_path):
+    a, b = _sample(0), _sample(1)
+    a.set_metainfo(dict(img_path='/d/frames/seqA/frame0.jpg'))
+    b.set_metainfo(dict(img_path='/d/frames/seqB/frame0.jpg'))
+    _save_run(tmp_path, [a, b], img_root='/d/frames')
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*.npz')) == [
+        'seqA/frame0.npz', 'seqB/frame0.npz']
+    assert [m['img_path'] for m in iter_anomaly_maps(str(tmp_path))] == [a.img_path, b.img_path]
+
+
+def test_reading_checks_the_manifest(tmp_path):
+    samples = [_sample(i) for i in range(3)]
+    _save_run(tmp_path / 'short', samples[:2], num_images=3)  # one map was lost
+    with pytest.raises(ValueError, match=r'wrote 2 maps for 3 images'):
+        load_pooled_scores(str(tmp_path / 'short'))
+    _save_run(tmp_path / 'stale', samples)
+    save_anomaly_maps(str(tmp_path / 'stale' / 'old'), [samples[0]])  # another run's map
+    with pytest.raises(ValueError, match=r"not listed \['old/img_0'\]"):
+        load_pooled_scores(str(tmp_path / 'stale'))
+    _save_run(tmp_path / 'gone', samples)
+    (tmp_path / 'gone' / 'img_1.npz').unlink()
+    with pytest.raises(ValueError, match=r"missing \['img_1'\]"):
+        load_pooled_scores(str(tmp_path / 'gone'))
+    (tmp_path / 'gone' / MANIFEST).unlink()
+    with pytest.raises(FileNotFoundError, match='maps.json is missing'):
+        load_pooled_scores(str(tmp_path / 'gone'))
+    _save_run(tmp_path / 'cut', samples)
+    (tmp_path / 'cut' / MANIFEST).write_text('{"num_images": 3, "ma')
+    with pytest.raises(ValueError, match='cut/maps.json is not a valid'):
+        load_pooled_scores(str(tmp_path / 'cut'))
+
+
 def test_unlabelled_maps(tmp_path):
-    save_anomaly_maps(str(tmp_path), [_sample(0, with_label=False)])
+    _save_run(tmp_path, [_sample(0, with_label=False)])
     assert load_anomaly_map(str(tmp_path / 'img_0.npz'))['label'] is None
     with pytest.raises(ValueError, match='without labels'):
         load_pooled_scores(str(tmp_path))
@@ -72,8 +135,8 @@ def test_guards(tmp_path):
 
 def test_score_maps_tool(tmp_path, monkeypatch, capsys):
     samples = [_sample(i) for i in range(4)]
-    save_anomaly_maps(str(tmp_path / 'run_a'), samples)
-    save_anomaly_maps(str(tmp_path / 'run_b'), samples[:2])
+    _save_run(tmp_path / 'run_a', samples)
+    _save_run(tmp_path / 'run_b', samples[:2])
     tool = Path(__file__).parents[2] / 'tools' / 'analysis' / 'score_maps.py'
     monkeypatch.setattr(sys, 'argv', [str(tool), f'a={tmp_path / "run_a"}',
                                       str(tmp_path / 'run_b'), '--plot-dir',

@@ -34,7 +34,7 @@ data_preprocessor = dict(
 # 10 slots, 4 writes per step: the ring pointers wrap within 3 steps; EM every 2 steps
 gmm = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_interval=2)
 backbone = dict(type='DINOv2', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
-                out_indices=[0, 1, 2, 3], frozen=True, init_cfg={backbone_init!r})
+                out_indices=[0, 1, 2, 3], frozen={frozen!r}, init_cfg={backbone_init!r})
 decode_head = dict(type={head!r}, in_channels=[32] * 4, channels=32, final_mlp_channels=None,
                    num_classes=19, **(gmm if {head!r} == 'GMMHead' else dict()))
 train_pipeline = [
@@ -125,9 +125,10 @@ def write_config(path: Path, data: Dict[str, str], *, stage: int = 1, max_iters:
                  ckpt_interval: int = 2, batch_size: int = 2, stage1: Optional[str] = None,
                  custom_hooks: Optional[List[dict]] = None, test_hooks: bool = False,
                  backbone_init: Optional[dict] = None, head: str = 'GMMHead',
-                 uem: str = 'gmm') -> Path:
+                 uem: str = 'gmm', frozen: bool = True) -> Path:
     """Write a tiny stage-1 config (inlier ``head`` 'GMMHead' or 'LinearDecoderHead') or a
-    stage-2 one (UEM classifier ``uem`` 'gmm' or 'linear'); return its path."""
+    stage-2 one (UEM classifier ``uem`` 'gmm' or 'linear'); ``frozen=False`` trains the
+    backbone too (as the demo's stage 1); return its path."""
     imports = ['mmseg_uem'] + (['rel_utils'] if test_hooks else [])
     paste = ''
     if stage == 2:
@@ -137,7 +138,7 @@ def write_config(path: Path, data: Dict[str, str], *, stage: int = 1, max_iters:
         imports=imports, crop=CROP, paste=paste, batch_size=batch_size,
         cityscapes=data['cityscapes'], road_anomaly=data.get('road_anomaly', ''),
         max_iters=max_iters, ckpt_interval=ckpt_interval, custom_hooks=custom_hooks or [],
-        backbone_init=backbone_init, head=head)
+        backbone_init=backbone_init, head=head, frozen=frozen)
     text += _STAGE1 if stage == 1 else _STAGE2.format(stage1=stage1, uem=uem)
     path.write_text(text)
     return path
@@ -204,15 +205,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_dist(script: str, *args, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``bash tools/<script> ...`` (dist_train.sh / dist_test.sh) with the venv's torchrun."""
+def run_shell(script: str, *args, cwd: Path, timeout: int = 300,
+              check: bool = True) -> subprocess.CompletedProcess:
+    """``bash tools/<script> ...`` as a user runs it with the project's python in ``PYTHON``
+    and that python's folder *not* on PATH (no activated environment)."""
     env = tool_env()
-    env['PATH'] = os.pathsep.join((osp.dirname(sys.executable), env.get('PATH', '')))
+    venv_bin = osp.dirname(sys.executable)
+    env['PATH'] = os.pathsep.join(p for p in env.get('PATH', '').split(os.pathsep)
+                                  if osp.abspath(p) != venv_bin)
+    env['PYTHON'] = sys.executable
     env['PORT'] = str(free_port())
     proc = subprocess.run(['bash', str(ROOT / 'tools' / script), *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    if check:
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
     return proc
+
+
+def run_dist(script: str, *args, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``bash tools/<script> ...`` (dist_train.sh / dist_test.sh), see :func:`run_shell`."""
+    return run_shell(script, *args, cwd=cwd, timeout=timeout)
 
 
 def last_error_line(proc: subprocess.CompletedProcess) -> str:

@@ -183,3 +183,42 @@ def test_missing_stage1_checkpoint_stops_tools_train_before_anything(tmp_path, d
     assert f'python tools/train.py configs/uem/demo/demo_g_stage1.py --work-dir ' \
         f'{missing.parent}' in proc.stderr
     assert not (tmp_path / 'work').exists()  # no Runner, no work_dir, no log
+
+
+def _scored(work_dir: pathlib.Path) -> list:
+    """Metric files a test run wrote (none if it stopped before scoring an image)."""
+    return [p for p in work_dir.rglob('*.json') if 'vis_data' not in p.parts]
+
+
+@pytest.mark.slow
+def test_checkpoints_that_do_not_fit_the_config_are_refused_before_scoring(
+        tmp_path, data, run_main):
+    """A stage-1 file for a stage-2 config, bare DINOv2 weights, G-D weights for a D-D
+    config: each an error naming the file, the config and the keys; a complete
+    checkpoint is scored, and --allow-checkpoint-mismatch scores a partial one."""
+    stage1_cfg = write_config(tmp_path / 's1.py', data)
+    stage1 = make_stage1_checkpoint(stage1_cfg, tmp_path / 'stage1.pth')
+    gd_cfg = write_config(tmp_path / 'gd.py', data, stage=2, stage1=str(stage1), uem='linear')
+    gd = make_stage1_checkpoint(gd_cfg, tmp_path / 'gd.pth')  # a complete G-D model
+    dd_cfg = write_config(tmp_path / 'dd.py', data, stage=2, stage1=str(stage1),
+                          head='LinearDecoderHead', uem='linear')
+    raw = _dinov2_weights(tmp_path / 'dinov2.pth')
+    cases = [
+        (gd_cfg, stage1, r'missing keys \(\d+\): auxiliary_head\.[\s\S]*stage-1 checkpoint'),
+        (gd_cfg, raw, r'missing keys[\s\S]*unexpected keys \(\d+\): blocks\.0\.'
+                      r'[\s\S]*no key of the file belongs to the model'),
+        (dd_cfg, gd, r'missing keys \(\d+\): decode_head\.conv_seg[\s\S]*unexpected keys '
+                     r'\(\d+\): decode_head\.classifier\.[\s\S]*another model variant'),
+    ]
+    for i, (cfg, ckpt, pattern) in enumerate(cases):
+        work = tmp_path / f'work{i}'
+        with pytest.raises(ValueError, match=pattern) as err:
+            run_main('test', cfg, ckpt, '--work-dir', work)
+        assert f'checkpoint {ckpt} does not fit the model of {cfg}' in str(err.value)
+        assert _scored(work) == []
+
+    run_main('test', gd_cfg, gd, '--work-dir', tmp_path / 'complete')
+    assert _scored(tmp_path / 'complete')
+    run_main('test', gd_cfg, stage1, '--work-dir', tmp_path / 'relaxed',
+             '--allow-checkpoint-mismatch')
+    assert _scored(tmp_path / 'relaxed')

@@ -229,3 +229,50 @@ def test_bad_ood_test_files_are_named_by_tools_test(tmp_path, run_main, case):
     with pytest.raises(error, match=pattern) as err:
         run_main('test', cfg, ckpt, '--work-dir', tmp_path / 'work')
     assert str(victim) in str(err.value)
+
+
+# ------------------------------------------------------------------- metric footguns
+
+_CITYSCAPES_VAL = [
+    'test_dataloader.dataset.type=CityscapesDataset',
+    'test_dataloader.dataset.data_prefix.img_path=leftImg8bit/val',
+    'test_dataloader.dataset.data_prefix.seg_map_path=gtFine/val',
+    'test_dataloader.dataset.pipeline.1.type=LoadAnnotations',
+]
+
+
+@pytest.mark.slow
+def test_miou_on_ood_labels_or_label_ids_is_refused(tmp_path, run_main):
+    """--eval mIoU on an OoD set ({inlier, anomaly} labels) and on Cityscapes labelIds:
+    both refused before scoring, saying why; on trainIds it is scored."""
+    data = make_data(tmp_path / 'data', num_train=1, road_anomaly=2)
+    cfg = write_config(tmp_path / 'test_miou.py', data)
+    ckpt = make_stage1_checkpoint(cfg, tmp_path / 'stage1.pth')
+    with pytest.raises(ValueError, match=r'IoUMetric \(mIoU\) on RoadAnomalyDataset, an OoD '
+                                         r'test set whose labels are \{0 inlier, 1 anomaly'):
+        run_main('test', cfg, ckpt, '--eval', 'AP', 'mIoU', '--work-dir', tmp_path / 'w1')
+
+    val = [f'test_dataloader.dataset.data_root={data["cityscapes"]}', *_CITYSCAPES_VAL]
+    run_main('test', cfg, ckpt, '--eval', 'mIoU', '--work-dir', tmp_path / 'w2',
+             '--cfg-options', *val)
+    assert [p for p in (tmp_path / 'w2').rglob('*.json') if 'mIoU' in p.read_text()]
+
+    labels = sorted((tmp_path / 'data' / 'cityscapes' / 'gtFine' / 'val').rglob(
+        '*_labelTrainIds.png'))
+    for path in labels:  # labelIds-like values: 7 road, 11 building, 23 sky, ...
+        _edit_png(path, lambda a: np.where(a == 255, 0, a + 7).astype(np.uint8))
+    with pytest.raises(ValueError, match=r'holds values \[\d+.*\] outside the 19 classes of '
+                                         r'CityscapesDataset .* labelIds instead of') as err:
+        run_main('test', cfg, ckpt, '--eval', 'mIoU', '--work-dir', tmp_path / 'w3',
+                 '--cfg-options', *val)
+    assert str(labels[0]) in str(err.value)
+
+
+@pytest.mark.slow
+def test_amp_without_a_gpu_says_what_to_do(tmp_path, run_main):
+    data = make_data(tmp_path / 'data', num_train=1)
+    cfg = write_config(tmp_path / 'amp.py', data, max_iters=1)
+    with pytest.raises(RuntimeError, match=r'mixed precision \(--amp .*\) needs a CUDA.*drop '
+                                           r'--amp'):
+        run_main('train', cfg, '--amp', '--work-dir', tmp_path / 'work')
+    assert not (tmp_path / 'work').exists()

@@ -55,3 +55,16 @@ def test_two_processes_train_both_stages_and_test_like_one(tmp_path):
     metrics = ('ood/AP', 'ood/FPR95', 'ood/AUROC')
     # 3 test frames on 2 ranks: the sampler pads rank 1 with a repeat, which must be dropped
     assert {k: two[k] for k in metrics} == {k: one[k] for k in metrics}
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_two_processes_train_a_trainable_backbone(tmp_path):
+    """The demo's stage 1 (backbone trained too) under DDP: parameters that never get a
+    gradient (DINOv2's mask token) must not be trainable, or DDP stops at step 2."""
+    data = make_data(tmp_path / 'data', num_train=4)
+    iters = 3
+    stage1 = write_config(tmp_path / 'stage1.py', data, max_iters=iters, ckpt_interval=iters,
+                          batch_size=1, frozen=False)
+    run_dist('dist_train.sh', stage1, 2, '--work-dir', tmp_path / 'w1', cwd=tmp_path)
+    assert (tmp_path / 'w1' / f'iter_{iters}.pth').is_file()

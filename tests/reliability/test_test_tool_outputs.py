@@ -1,6 +1,10 @@
 """``tools/test.py --eval AP FPR95 --show-dir --out`` on a generated OoD set: exactly the
-asked metrics are printed, one heat-map PNG and one re-scorable .npz per image."""
+asked metrics are printed, one heat-map PNG and one re-scorable .npz per image, named by the
+image's path below the image folder, so two frames with one file name in two sequences both
+survive and ``tools/analysis/score_maps.py`` re-scores to the printed numbers."""
+import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -11,9 +15,23 @@ from mmseg_uem.evaluation.functional import pixel_metrics
 from mmseg_uem.evaluation.io import load_pooled_scores
 
 
+def _same_stem_in_two_sequences(root):
+    """Move frames 0 and 1 of a generated RoadAnomaly set to seqA/frame0 and seqB/frame0."""
+    frames = root / 'frames'
+    names = json.loads((root / 'frame_list.json').read_text())
+    for name, seq in zip(names[:2], ('seqA', 'seqB')):
+        stem = name[:-len('.jpg')]
+        (frames / seq).mkdir()
+        shutil.move(frames / name, frames / seq / 'frame0.jpg')
+        shutil.move(frames / f'{stem}.labels', frames / seq / 'frame0.labels')
+    names[:2] = ['seqA/frame0.jpg', 'seqB/frame0.jpg']
+    (root / 'frame_list.json').write_text(json.dumps(names))
+
+
 @pytest.mark.slow
 def test_eval_show_dir_and_out(tmp_path):
     data = make_data(tmp_path / 'data', road_anomaly=3)
+    _same_stem_in_two_sequences(tmp_path / 'data' / 'RoadAnomaly_jpg')
     config = write_config(tmp_path / 'stage1.py', data)
     ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
     proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', 'FPR95',
@@ -25,10 +43,11 @@ def test_eval_show_dir_and_out(tmp_path):
     metrics = read_metrics(tmp_path / 'test')
     assert {k for k in metrics if k.startswith('ood/')} == {'ood/AP', 'ood/FPR95'}
 
-    pngs = sorted((tmp_path / 'vis').rglob('*.png'))
-    assert len(pngs) == 3
-    maps = sorted((tmp_path / 'maps').glob('*.npz'))
-    assert len(maps) == 3
+    pngs = sorted(p.relative_to(tmp_path / 'vis') for p in (tmp_path / 'vis').rglob('*.png'))
+    maps = sorted(p.relative_to(tmp_path / 'maps') for p in (tmp_path / 'maps').rglob('*.npz'))
+    kept = ['anomaly02_street', 'seqA/frame0', 'seqB/frame0']
+    assert [str(p.with_suffix('')) for p in pngs] == kept
+    assert [str(p.with_suffix('')) for p in maps] == kept
     # the saved maps re-score to the printed numbers (percent)
     pos, neg = load_pooled_scores(str(tmp_path / 'maps'))
     scores = torch.cat([pos, neg])
@@ -36,3 +55,8 @@ def test_eval_show_dir_and_out(tmp_path):
     again = pixel_metrics(scores, labels, metrics=('AP', 'FPR95'))
     np.testing.assert_allclose(100 * again['AP'], metrics['ood/AP'], rtol=1e-9)
     np.testing.assert_allclose(100 * again['FPR95'], metrics['ood/FPR95'], rtol=1e-9)
+
+    proc = run_tool(ROOT / 'tools' / 'analysis' / 'score_maps.py', tmp_path / 'maps',
+                    cwd=tmp_path)
+    row = proc.stdout.splitlines()[1].split()
+    assert row[:3] == ['maps', f'{metrics["ood/AP"]:.2f}', f'{metrics["ood/FPR95"]:.2f}']

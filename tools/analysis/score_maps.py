@@ -8,9 +8,14 @@ Each run is a directory of ``.npz`` maps (format: ``mmseg_uem/evaluation/io.py``
 named ``NAME=DIR``. Prints exact pooled AP / FPR95 / AUROC in percent; with ``--plot-dir``
 writes ``pr_curves.png`` and ``roc_curves.png`` with one curve per run.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import os
-import os.path as osp
 
 import matplotlib
 

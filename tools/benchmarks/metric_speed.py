@@ -11,6 +11,12 @@ docs/evaluation.md) and computes average_precision_score + roc_curve (FPR95 = fi
 0.95, AUROC = trapezoid); all values must agree to --tol. Memory: extra resident memory (CPU,
 sampled every 2 ms) or the CUDA allocator peak, over the pixel count.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import time
 

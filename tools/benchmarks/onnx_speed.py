@@ -18,8 +18,13 @@ The default geometry is throughput.py's CPU one (a 4x smaller
 paper geometry: 45 windows per image). Numbers only compare the two runtimes on this
 machine; a shared machine adds noise (the fastest run is the robust figure).
 """
-import argparse
 import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import argparse
 import tempfile
 
 import torch

@@ -8,9 +8,14 @@ dataloader worker::
 
     python tools/benchmarks/pipeline_speed.py [--size 1024 2048] [--num-frames 8]
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import copy
-import os.path as osp
 import tempfile
 import time
 

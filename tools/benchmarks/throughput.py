@@ -24,10 +24,15 @@ Measured in one run, on synthetic inputs with random weights (median of --runs a
 Defaults are the paper's on CUDA; on CPU a tiny ViT and a 4x smaller geometry so that the
 run takes 1-2 minutes (CPU numbers only say how the parts compare, not how fast a GPU is).
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import json
 import os
-import os.path as osp
 
 import torch
 from mmengine.registry import init_default_scope

@@ -12,9 +12,14 @@ Existing outputs are kept unless ``--overwrite``. Also writes ``train.txt`` / ``
 ``test.txt`` (``<city>/<city>_<seq>_<frame>`` per line) like mmseg's converter, so
 ``CityscapesDataset(ann_file='train.txt', ...)`` can load a split.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import glob
-import os.path as osp
 from functools import partial
 from multiprocessing import Pool
 from typing import List, Tuple

@@ -8,8 +8,16 @@ Example::
 
 Writes ``<coco>/annotations/ood_seg_train2017/<image_id:012d>.png`` (union of the
 instance masks, value 254) and ``<coco>/annotations/ood_seg_train2017_index.json``.
-Re-running resumes: masks already written are reused.
+Re-running resumes: masks already written with the same --mask-value are reused (others
+are rewritten, all of them with --overwrite), and masks of images this run does not keep
+(an earlier run with another --min-size or --exclude) are removed.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 
 from mmseg_uem.datasets.coco_outliers import (
@@ -34,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--min-size', type=int, default=480,
                         help='minimum image height and width (default: %(default)s)')
     parser.add_argument('--mask-value', type=int, default=254)
+    parser.add_argument('--overwrite', action='store_true',
+                        help='recompute every mask instead of reusing those on disk')
     return parser.parse_args()
 
 
@@ -42,7 +52,7 @@ def main() -> None:
     stats = build_outlier_bank(
         args.coco_root, ann_file=args.ann_file, img_dir=args.img_dir, mask_dir=args.mask_dir,
         index_file=args.index_file, excluded_classes=args.exclude, min_size=args.min_size,
-        mask_value=args.mask_value)
+        mask_value=args.mask_value, overwrite=args.overwrite)
     print(stats)
 
 

@@ -12,10 +12,15 @@ through both, and report the max abs difference of the anomaly score (the model'
 LLR with a UEM, else ID) and of F|O, and the argmax mismatches (all / not at a near-tie).
 Prints a Markdown table; the acceptance bound is 1e-4 on the score.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import json
 import os
-import os.path as osp
 import tempfile
 
 import torch

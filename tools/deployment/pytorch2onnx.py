@@ -12,9 +12,14 @@ else the preprocessor's ``size``). The input is the preprocessed image (normalis
 RGB as the config says); the preprocessing and the test pipeline are stored in the file.
 Needs the optional packages: ``pip install -e .[deploy]``.
 """
+import os.path as osp
+import sys
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
 import argparse
 import os
-import os.path as osp
 import time
 
 from mmengine.config import DictAction

@@ -8,7 +8,7 @@ _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/schedule_demo.py'
 ]
-demo_root = 'work_dirs/demo/data/'
+demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
 crop_size = (168, 336)  # 12 x 24 patches of 14 px
 embed_dims = 96
 model = dict(

@@ -11,7 +11,7 @@ _base_ = [
     '../../_base_/datasets/road_anomaly.py', '../../_base_/default_runtime.py',
     '../../_base_/schedules/schedule_demo.py'
 ]
-demo_root = 'work_dirs/demo/data/'
+demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
 crop_size = (168, 336)
 embed_dims = 96
 model = dict(

@@ -1,7 +1,7 @@
 # Demo: inlier mIoU of the stage-2 model on the miniature Cityscapes val split
 # (must equal the stage-1 model's: stage 2 leaves stage 1 bitwise unchanged).
 _base_ = './demo_gd.py'
-demo_root = 'work_dirs/demo/data/'
+demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
 test_dataloader = dict(
     _delete_=True,
     batch_size=1, num_workers=1, persistent_workers=True,

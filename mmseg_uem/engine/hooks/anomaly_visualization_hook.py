@@ -5,11 +5,13 @@ Shape key: H, W image size.
 The twin of mmseg's ``SegVisualizationHook`` for anomaly segmentors. In val / test it draws,
 every ``interval`` batches, one side-by-side PNG per image: the input, the predicted inlier
 segmentation in the Cityscapes palette and the anomaly score as a heat map. With ``show_dir``
-the PNG goes to ``<show_dir>/<image stem>.png`` (val: ``<show_dir>/val_iter_<i>/...``);
+the PNG goes to ``<show_dir>/<name>.png`` (val: ``<show_dir>/val_iter_<i>/...``);
 without it, to the current mmengine visualizer's backends (what mmseg's ``tools/test.py
 --show-dir`` configures). With ``out_dir`` every test image's score map and label is saved as
-``<out_dir>/<image stem>.npz`` (:mod:`mmseg_uem.evaluation.io`) for ``tools/analysis/
-score_maps.py``.
+``<out_dir>/<name>.npz`` (:mod:`mmseg_uem.evaluation.io`) for ``tools/analysis/
+score_maps.py``, and ``<out_dir>/maps.json`` lists them at the end of the test. ``<name>`` is
+the image's path below the dataset's image folder without extension
+(:func:`~mmseg_uem.evaluation.io.output_name`); two images with one name are an error.
 """
 import os.path as osp
 import warnings
@@ -20,11 +22,12 @@ import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, is_main_process
 from mmengine.hooks import Hook
 from mmengine.visualization import Visualizer
 from mmseg.registry import HOOKS
 
-from ...evaluation.io import save_anomaly_maps
+from ...evaluation.io import OutputNames, save_anomaly_maps, write_manifest
 
 # Cityscapes trainId colours 0..18 (mmseg CityscapesDataset.METAINFO); other ids are black
 CITYSCAPES_PALETTE = (
@@ -105,6 +108,7 @@ class AnomalyVisualizationHook(Hook):
         self.score_range = tuple(score_range) if score_range is not None else None
         self.palette = tuple(palette) if palette is not None else CITYSCAPES_PALETTE
         self.backend_args = backend_args.copy() if backend_args else None
+        self._names: Optional[OutputNames] = None  # the current val / test epoch's names
         if not draw and out_dir is None:
             warnings.warn('AnomalyVisualizationHook has draw=False and no out_dir: it does '
                           'nothing', stacklevel=2)
@@ -129,21 +133,48 @@ class AnomalyVisualizationHook(Hook):
         panels.append(heat_map(scores, cmap=self.cmap, score_range=self.score_range))
         return side_by_side(panels)
 
+    def _before_epoch(self, runner, mode: str = 'train') -> None:
+        if mode == 'train':
+            return
+        loader = getattr(runner, f'{mode}_dataloader', None)
+        dataset = getattr(loader, 'dataset', None)
+        img_root = (getattr(dataset, 'data_prefix', None) or {}).get('img_path')
+        self._names = OutputNames(img_root)
+
+    def _names_for(self) -> OutputNames:
+        if self._names is None:  # called without before_*_epoch (e.g. by hand)
+            self._names = OutputNames()
+        return self._names
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        """Check names across ranks and write ``<out_dir>/maps.json`` (rank 0)."""
+        if self.out_dir is None:
+            return
+        merged = OutputNames(self._names_for().img_root)
+        for images in all_gather_object(self._names_for().images):
+            for name, img_path in images.items():
+                merged.add(name, img_path)  # raises if two ranks named two images alike
+        if is_main_process():
+            dataset = getattr(getattr(runner, 'test_dataloader', None), 'dataset', None)
+            num_images = len(dataset) if dataset is not None else len(merged.images)
+            write_manifest(self.out_dir, merged.images, num_images=num_images)
+
     def _after_iter(self, runner, batch_idx: int, data_batch: dict = None,
                     outputs: Optional[Sequence] = None, mode: str = 'train') -> None:
         if mode == 'train' or not outputs:
             return
+        names = self._names_for()
         if self.out_dir is not None and mode == 'test':
-            save_anomaly_maps(self.out_dir, outputs)
+            save_anomaly_maps(self.out_dir, outputs, names)
         if not self.draw or not self.every_n_inner_iters(batch_idx, self.interval):
             return
         for data_sample in outputs:
             with torch.no_grad():
                 canvas = self.render(data_sample)
-            stem = osp.splitext(osp.basename(data_sample.img_path))[0]
+            name = names(data_sample.img_path)
             if self.show_dir is not None:
                 sub = '' if mode == 'test' else f'{mode}_iter_{runner.iter}'
-                mmcv.imwrite(canvas[..., ::-1], osp.join(self.show_dir, sub, f'{stem}.png'))
-            else:
-                Visualizer.get_current_instance().add_image(f'{mode}_{stem}', canvas,
-                                                            step=runner.iter)
+                mmcv.imwrite(canvas[..., ::-1], osp.join(self.show_dir, sub, f'{name}.png'))
+            else:  # the backends write flat file names
+                Visualizer.get_current_instance().add_image(
+                    f'{mode}_{name.replace("/", "__")}', canvas, step=runner.iter)

@@ -80,7 +80,10 @@ class DINOv2(BaseModule):
         img_size: image side the stored position grid corresponds to (518 -> 37x37, the
             official checkpoints). Any input size works: embeddings are interpolated.
         frozen: no parameter requires grad, the module stays in eval mode whatever
-            ``train()`` is asked, and forward runs under ``torch.no_grad()``.
+            ``train()`` is asked, and forward runs under ``torch.no_grad()``. Not frozen:
+            every parameter that enters the output requires grad; ``mask_token`` (only
+            DINOv2's iBOT training loss uses it) and blocks after the last out_index never
+            do.
         drop_path_rate: stochastic depth, linearly increasing over blocks to this value.
         pretrained: local checkpoint path, same as ``init_cfg=dict(type='Pretrained',
             checkpoint=...)``; loaded by :meth:`init_weights` (the Runner calls it).
@@ -129,6 +132,11 @@ class DINOv2(BaseModule):
             for rate in rates)
         self.norm = nn.LayerNorm(D, eps=LN_EPS)
         self._random_init()
+        # Parameters that never receive a gradient are not trainable: the iBOT mask token
+        # (kept for the checkpoint keys) and the blocks after the last returned one. DDP
+        # would otherwise stop at the second step waiting for their gradients.
+        self.mask_token.requires_grad_(False)
+        self.blocks[self.out_indices[-1] + 1:].requires_grad_(False)
         if frozen:
             self.requires_grad_(False)
             self.eval()

@@ -23,6 +23,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ...utils.checkpoint import format_mismatch, state_dict_mismatch
+
 _WRAPPER_KEYS = ('state_dict', 'model', 'teacher')
 _CHUNKED = re.compile(r'^blocks\.\d+\.(\d+)\.')
 
@@ -131,12 +133,6 @@ def read_checkpoint(path: str) -> Mapping:
     return obj
 
 
-def _listing(title: str, items: list[str], limit: int = 20) -> str:
-    shown = ', '.join(items[:limit]) + (f', ... ({len(items) - limit} more)'
-                                        if len(items) > limit else '')
-    return f'\n  {title} ({len(items)}): {shown}'
-
-
 def check_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], *,
                      source: str) -> None:
     """Raise if ``given`` does not match ``expected`` key for key and shape for shape.
@@ -144,21 +140,11 @@ def check_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]
     The message names ``source`` and lists missing, unexpected and shape-mismatched keys,
     with a hint when the register tokens or the stored position grid disagree.
     """
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    bad_shapes = sorted(
-        f'{k} {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}'
-        for k in set(expected) & set(given)
-        if not isinstance(given[k], Tensor) or given[k].shape != expected[k].shape)
+    missing, unexpected, bad_shapes = state_dict_mismatch(expected, given)
     if not (missing or unexpected or bad_shapes):
         return
     msg = f'DINOv2 checkpoint {source} does not match the backbone architecture:'
-    if missing:
-        msg += _listing('missing keys', missing)
-    if unexpected:
-        msg += _listing('unexpected keys', unexpected)
-    if bad_shapes:
-        msg += _listing('shape mismatches (checkpoint vs model)', bad_shapes)
+    msg += format_mismatch(missing, unexpected, bad_shapes)
     if 'register_tokens' in missing:
         msg += '\n  hint: the checkpoint has no register tokens: use an arch without "_reg".'
     if 'register_tokens' in unexpected:

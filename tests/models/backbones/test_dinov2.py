@@ -372,17 +372,23 @@ def test_frozen_backbone_gets_no_grad_and_is_unchanged_by_a_step():
 
 
 def test_unfrozen_backbone_trains_every_parameter():
-    model = DINOv2(tiny_arch(reg=4), out_indices=(0, 2), img_size=IMG, frozen=False,
+    model = DINOv2(tiny_arch(layers=4, reg=4), out_indices=(0, 2), img_size=IMG, frozen=False,
                    drop_path_rate=0.2)
     model.train()
-    assert model.training and model.blocks[2].drop_path_rate == pytest.approx(0.2)
+    assert model.training and model.blocks[3].drop_path_rate == pytest.approx(0.2)
     outs = model(torch.randn(4, 3, 28, 42))
     sum(o.square().mean() for o in outs).backward()
-    unused = {'mask_token'}  # kept for key compatibility; only the iBOT training loss uses it
+    # exactly the parameters that get a gradient are trainable (DDP needs it): not the
+    # mask token (only the iBOT training loss uses it), not the unused block 3
+    assert model.num_layers == 4
     for name, p in model.named_parameters():
-        if name not in unused:
+        unused = name == 'mask_token' or name.startswith('blocks.3.')
+        assert p.requires_grad is not unused, name
+        if not unused:
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
             assert p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None, name
     model.eval()
     x = torch.randn(2, 3, 28, 28)
     torch.testing.assert_close(model(x)[0], model(x)[0], rtol=0, atol=0)

@@ -4,6 +4,7 @@ Tiny models on CPU: DINOv2 with 32 dims / 4 blocks / 2 heads, decoders with 16 c
 K = 3 inlier classes, labels 254 (pasted outlier) and 255 (void).
 """
 import copy
+import warnings
 
 import pytest
 import torch
@@ -361,6 +362,16 @@ def test_score_modes_match_their_formula(score):
     }[score]
     got = torch.stack([s.pred_anomaly_score.data[0] for s in out]).double()
     assert (got - expected).abs().max() < 1e-5
+
+
+def test_rba_on_a_gmm_head_warns_that_it_assumes_logits():
+    with pytest.warns(UserWarning, match='RbA assumes the logits of a linear'):
+        slide_model(score='RbA')
+    for kwargs in (dict(score='RbA', head='LinearDecoderHead'), dict(score='MSP')):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            slide_model(**kwargs)
+        assert not [w for w in caught if 'RbA' in str(w.message)], kwargs
 
 
 def test_score_errors():

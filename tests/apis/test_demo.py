@@ -1,0 +1,84 @@
+"""The embedded demo: its sections, and its numbers pinned to the README's within the
+tolerance the README states.
+
+``test_core_demo_reproduces_the_readme`` runs ``tools/demo.py --sections core`` as a user
+runs it (a subprocess, one torch thread as every tool test here), in ``tmp_path``, and compares
+its table with the README's table, read from README.md: a change of the demo's numbers must
+come with a change of the README.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmseg_uem.apis import demo
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / 'README.md'
+SCORES = {'ID': 'ID  (-max_k F_k, stage 1 alone)', 'OoD': 'OoD (O_1 - O_0, UEM alone)',
+          'LLR': 'LR  (O_1 - O_0 - max_k F_k)'}
+
+
+def readme_demo_numbers() -> tuple:
+    """({score: {AP, FPR95, AUROC}}, mIoU after stage 1, after stage 2, tolerance)."""
+    text = README.read_text()
+    table = {}
+    for score, name in SCORES.items():
+        row = re.search(r'^\| ' + re.escape(name) + r' \|(.*)\|$', text, re.M)
+        assert row, f'no README row {name!r}'
+        values = [float(v.strip(' *')) for v in row.group(1).split('|')]
+        table[score] = dict(zip(('AP', 'FPR95', 'AUROC'), values))
+    miou = re.search(r'Inlier mIoU on the miniature Cityscapes val split: ([\d.]+) after stage '
+                     r'1, ([\d.]+) after stage 2', text)
+    tol = re.search(r'reproducible to within ([\d.]+) points', text)
+    assert miou and tol, 'README lost the demo mIoU sentence or its tolerance'
+    return table, float(miou.group(1)), float(miou.group(2)), float(tol.group(1))
+
+
+def test_sections_select_what_they_require(monkeypatch):
+    calls = []
+    sections = [demo.DemoSection('a', 'first', calls.append),
+                demo.DemoSection('b', 'second', calls.append, requires=('a', )),
+                demo.DemoSection('c', 'third', calls.append)]
+    monkeypatch.setattr(demo, 'SECTIONS', sections)
+    assert [s.name for s in demo.select_sections(['b'])] == ['a', 'b']
+    assert [s.name for s in demo.select_sections(['c', 'a'])] == ['a', 'c']
+    assert [s.name for s in demo.select_sections()] == ['a', 'b', 'c']
+    with pytest.raises(ValueError, match=r"unknown demo section\(s\) \['x'\]; valid: "
+                                         r"\['a', 'b', 'c'\]"):
+        demo.select_sections(['x'])
+    assert demo.SECTIONS[0].name == 'a'
+
+
+def test_core_is_the_first_section():
+    assert demo.SECTIONS[0].name == 'core' and demo.SECTIONS[0].requires == ()
+
+
+@pytest.mark.slow
+def test_core_demo_reproduces_the_readme(tmp_path):
+    table, miou1, miou2, tol = readme_demo_numbers()
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    env.pop(demo.DATA_ENV, None)
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'demo.py'), '--sections',
+                           'core', '--work-dir', str(tmp_path / 'demo')], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    # progress while training, and where each log is
+    assert re.search(r'stage 1 iter \d+/500  loss [\d.]+  eta ', out)
+    assert re.search(r'stage 2 iter 300/300  loss [\d.]+', out)
+    assert f'log: {tmp_path / "demo" / "stage1" / "train.log"}' in out
+    results = json.loads((tmp_path / 'demo' / 'demo_results.json').read_text())['core']
+    got = {s: {m: results[s][f'ood/{m}'] for m in ('AP', 'FPR95', 'AUROC')} for s in SCORES}
+    print('demo numbers (1 thread):', json.dumps(got), results['mIoU'])
+    for score, metrics in table.items():
+        for metric, value in metrics.items():
+            assert abs(got[score][metric] - value) <= tol, (score, metric, got[score], value)
+    assert abs(results['mIoU']['stage1'] - miou1) <= tol
+    assert abs(results['mIoU']['stage2'] - miou2) <= tol
+    # stage 2 leaves stage 1 bitwise unchanged, on every machine
+    assert results['mIoU']['stage1'] == results['mIoU']['stage2']

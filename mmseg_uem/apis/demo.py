@@ -10,6 +10,9 @@ first under ``<work_dir>/data``:
   RoadAnomaly set with the ID, OoD and LR scores (``--eval AP FPR95 AUROC``, heat maps of the
   LR run via ``--show-dir``) and both models on the miniature Cityscapes val split
   (``--eval mIoU``); prints the table.
+- ``stock``: a UEM on a stock mmseg segmentor (:mod:`mmseg_uem.apis.demo_stock`): mmseg's
+  DeepLabV3+ trained as mmseg trains it, a D-D UEM on its frozen checkpoint, the stock
+  model's MSP / MaxLogit / Energy against the UEM's scores, mIoU before and after.
 
 A section is ``DemoSection(name, help, run, requires)``: ``run(ctx)`` takes the
 :class:`DemoContext`, prints its table and returns its numbers (a json-able dict, stored in
@@ -30,6 +33,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .demo_stock import run_stock
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'uem', 'demo')
@@ -205,6 +210,8 @@ def run_core(ctx: DemoContext) -> dict:
 #: the demo, in order (``make demo`` runs all; ``tools/demo.py --sections`` picks)
 SECTIONS: List[DemoSection] = [
     DemoSection('core', 'stage 1 + stage 2 (G-D), ID / OoD / LR scores and mIoU', run_core),
+    DemoSection('stock', 'a UEM on a stock mmseg DeepLabV3+: its MSP / MaxLogit / Energy vs '
+                'the UEM, mIoU before and after', run_stock),
 ]
 
 

@@ -12,7 +12,11 @@ the frame rate is printed at the end. The heat maps of a video share one colour 
 import argparse
 import os
 import os.path as osp
+import sys
 import time
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
 from mmseg_uem.apis import (

@@ -6,3 +6,5 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it
+train_dataloader = None  # testing only: mmengine refuses a train_dataloader without train_cfg

@@ -5,3 +5,4 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it

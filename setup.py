@@ -26,7 +26,7 @@ setup(
     packages=find_packages(exclude=('tests*', 'tools*', 'configs*', 'docker*')),
     include_package_data=True,
     # Ranges a GPU user with their own CUDA torch can satisfy; the exact set
-    # used on CI is pinned in requirements/.
+    # used on CI is pinned in requirements.txt.
     install_requires=[
         'torch>=2.0',
         'torchvision',
@@ -46,6 +46,7 @@ setup(
     ],
     extras_require={
         'tests': ['pytest', 'hypothesis', 'scikit-learn', 'ruff'],
+        'smiyc': ['h5py>=3.16.0,<4'],  # tools/test.py --out-format smiyc
         # ONNX export (torch's torch.export-based exporter needs onnxscript) and runtime;
         # imported only by mmseg_uem.deployment and tools/deployment/. Tested set: the
         # versions pinned in requirements.txt.

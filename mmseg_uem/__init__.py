@@ -5,7 +5,7 @@ stock mmseg config only needs::
 
     custom_imports = dict(imports=['mmseg_uem'], allow_failed_imports=False)
 """
-from . import datasets, engine, evaluation, models  # noqa: F401  (registration)
+from . import apis, datasets, engine, evaluation, models, visualization  # noqa: F401  (registration)
 from .utils.checkpoint import allow_mmengine_checkpoints
 from .version import __version__
 

@@ -29,7 +29,7 @@ def test_ablation_config_wiring(name, pyramid, channels, uem_params):
     cfg = Config.fromfile(str(ROOT / 'configs' / 'uem' / f'{name}.py'))
     init_default_scope(cfg.default_scope)
     cfg.model.backbone.init_cfg = None  # no weights here
-    cfg.model.decode_head.memory_size = 100
+    cfg.model.decode_head.gmm_cfg.memory_size = 100
     cfg.model.auxiliary_head.gmm_cfg.memory_size = 100
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

@@ -36,8 +36,6 @@ def _shrink(cfg: Config) -> None:
     if backbone.get('type', '').startswith('ResNet') and backbone.get('depth', 0) > 50:
         backbone.depth = 50  # same stage widths (Bottleneck), fewer blocks
     for head in (cfg.model.decode_head, cfg.model.get('auxiliary_head') or {}):
-        if 'memory_size' in head:
-            head.memory_size = 100
         if head.get('gmm_cfg') is not None:
             head.gmm_cfg.memory_size = 100
 
@@ -78,3 +76,36 @@ def test_config_builds(path):
             evaluators = cfg[key] if isinstance(cfg[key], list) else [cfg[key]]
             for e in evaluators:
                 METRICS.build(e)
+
+
+def test_gmm_settings_per_variant_live_in_the_configs():
+    """One way to configure a GMM classifier (``gmm_cfg`` in both heads); the official
+    values per variant: EM every 5 steps in the stage-1 G head, every 3 in the G-G UEM."""
+    for name in ('dinov2_gg', 'swinb_gg', 'clip_vitb16_gg'):
+        cfg = Config.fromfile(str(ROOT / 'configs' / '_base_' / 'models' / f'{name}.py'))
+        assert cfg.model.decode_head.gmm_cfg.update_interval == 5, name
+        assert cfg.model.decode_head.gmm_cfg.memory_size == 8000, name
+        assert cfg.model.auxiliary_head.gmm_cfg.update_interval == 3, name
+        assert cfg.model.auxiliary_head.gmm_cfg.num_components == 5, name
+
+
+def test_ood_test_configs_have_inference_and_tta_pipelines():
+    """mmseg's inference_model runs `test_pipeline`, tools/test.py --tta `tta_pipeline`:
+    every config tested with OoDMetric has both, and the TTA views build."""
+    from mmcv.transforms import Compose
+
+    ood = 0
+    for path in CONFIGS:
+        cfg = Config.fromfile(str(path))
+        evaluator = cfg.get('test_evaluator', {})
+        if not isinstance(evaluator, dict) or evaluator.get('type') != 'OoDMetric':
+            continue
+        ood += 1
+        init_default_scope('mmseg')
+        assert cfg.test_pipeline == cfg.test_dataloader.dataset.pipeline, path
+        assert 'tta_model' in cfg and 'tta_pipeline' in cfg, path
+        (tta, ) = [t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug']
+        assert [t['type'] for group in tta['transforms'] for t in group].count(
+            'LoadOoDAnnotations') == 1, path
+        Compose(cfg.tta_pipeline)
+    assert ood >= 18  # 17 OoD test configs and the demo's stage 2

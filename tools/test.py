@@ -1,7 +1,10 @@
 """Test a checkpoint: ``python tools/test.py CONFIG CKPT [--eval AP FPR95 ...]``.
 
 mmsegmentation 1.x's ``tools/test.py`` arguments plus ``--eval``, which picks
-the metrics without editing the config (1.x dropped 0.x's ``--eval``).
+the metrics without editing the config (1.x dropped 0.x's ``--eval``), and the outputs
+of an anomaly segmentor: ``--out`` (maps, or SegmentMeIfYouCan submission files with
+``--out-format smiyc``), ``--show-dir`` pictures. A split without labels (SMIYC test) is
+predicted with ``--out`` / ``--show-dir``; its metrics are skipped with a note.
 """
 import os.path as osp
 import sys
@@ -10,6 +13,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse
+import json
+import os.path as osp
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
 from mmseg_uem.apis.cli import (
@@ -18,14 +23,17 @@ from mmseg_uem.apis.cli import (
     apply_eval_metrics,
     enable_anomaly_outputs,
     load_cli_config,
+    predict_without_labels,
+    request_operating_point,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
 from mmseg_uem.apis.preflight import (
-    check_checkpoint_file,
     check_checkpoint_fits,
     check_dataset_files,
     check_iou_metric_data,
 )
+from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
+from mmseg_uem.utils.checkpoint import check_checkpoint_file
 
 
 def parse_args():
@@ -38,13 +46,29 @@ def parse_args():
         "config's test_evaluator")
     parser.add_argument(
         '--out', help='directory to save the anomaly maps (.npz, float32 scores '
-        'and labels) for re-scoring with tools/analysis/score_maps.py')
+        'and labels) for re-scoring with tools/analysis/score_maps.py; with --out-format '
+        'smiyc, the SegmentMeIfYouCan submission files (DIR/anomaly_p/...) too')
     parser.add_argument(
-        '--show-dir',
-        help='directory to save, per image, input | prediction | anomaly heat map')
+        '--out-format', choices=['npz', 'smiyc'], default='npz',
+        help='npz: one .npz per image in --out; smiyc: also the benchmark files '
+        '<out>/anomaly_p/<method>/<dataset>/<frame id>.hdf5 (the npz go to <out>/maps)')
+    parser.add_argument('--method-name', help='--out-format smiyc: the method folder name')
+    parser.add_argument(
+        '--smiyc-dataset', help="--out-format smiyc: the benchmark's dataset name "
+        '(default: from the test dataset, e.g. AnomalyTrack-all)')
+    parser.add_argument(
+        '--show-dir', help='directory to save, per image, input | prediction | [ground '
+        "truth] | anomaly heat map (switches drawing on; the config's hook settings stay)")
+    parser.add_argument(
+        '--score-range', nargs=2, type=float, metavar=('LO', 'HI'),
+        help='--show-dir: one fixed colour scale for every heat map (default: per image)')
+    parser.add_argument(
+        '--threshold', help='--show-dir: also draw the pixels with score >= this, a number '
+        'or an operating_point.json written by an earlier run')
     parser.add_argument(
         '--tta', action='store_true',
-        help='test time augmentation (flip / multi-scale; averages the anomaly map too)')
+        help='test time augmentation (flip / multi-scale): F and O are averaged over the '
+        'views, then the anomaly score is formed once')
     parser.add_argument(
         '--allow-checkpoint-mismatch', action='store_true',
         help='test even if the checkpoint has missing, unexpected or mis-shaped keys for '
@@ -56,6 +80,10 @@ def parse_args():
         unknown = [n for n in args.eval if n not in EVAL_METRICS]
         if unknown:
             parser.error(f'unknown --eval metric(s) {unknown}; valid: {list(EVAL_METRICS)}')
+    if args.out_format == 'smiyc' and not (args.out and args.method_name):
+        parser.error('--out-format smiyc needs --out DIR and --method-name NAME')
+    if (args.score_range or args.threshold) and not args.show_dir:
+        parser.error('--score-range / --threshold change the pictures: add --show-dir')
     return args
 
 
@@ -66,7 +94,22 @@ def main():
     cfg.load_from = args.checkpoint
     if args.eval:
         apply_eval_metrics(cfg, args.eval)
-    enable_anomaly_outputs(cfg, show_dir=args.show_dir, out_dir=args.out)
+    check_checkpoint_file(args.checkpoint)
+    pairs = check_dataset_files(cfg, ['test_dataloader'])
+    predict_without_labels(cfg, [img for img, seg in pairs if seg is None],
+                           num_images=len(pairs), predicting=bool(args.out or args.show_dir))
+    check_iou_metric_data(cfg)
+    map_dir = args.out
+    if args.out_format == 'smiyc':
+        from mmseg_uem.evaluation.smiyc_submission import benchmark_dataset_name
+
+        dataset_name = args.smiyc_dataset or benchmark_dataset_name(
+            cfg.test_dataloader.dataset)
+        map_dir = osp.join(args.out, 'maps')
+    enable_anomaly_outputs(cfg, show_dir=args.show_dir, out_dir=map_dir,
+                           score_range=args.score_range, threshold=args.threshold)
+    point_file = osp.join(args.out or cfg.work_dir, OPERATING_POINT_FILE)
+    writes_point = request_operating_point(cfg, point_file)
 
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
@@ -75,14 +118,41 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
-    check_checkpoint_file(args.checkpoint)
-    check_dataset_files(cfg, ['test_dataloader'])
-    check_iou_metric_data(cfg)
     runner = build_runner(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, config=args.config,
                           strict=not args.allow_checkpoint_mismatch)
     runner.test()
+    if runner.rank == 0:
+        if writes_point and osp.isfile(point_file):
+            model = getattr(runner.model, 'module', runner.model)  # DDP / TTA wrapper
+            _add_context(point_file, args, score=getattr(model, 'score', None))
+        if args.out_format == 'smiyc':
+            _write_smiyc(map_dir, args.out, args.method_name, dataset_name)
     finish_distributed()
+
+
+def _add_context(path: str, args, *, score) -> None:
+    """Record in the operating point file what it was measured with."""
+    with open(path) as f:
+        record = json.load(f)
+    record.update(score=score, config=args.config, checkpoint=args.checkpoint,
+                  tta=bool(args.tta))
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2)
+
+
+def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:
+    from mmseg_uem.evaluation.smiyc_submission import write_submission
+
+    result = write_submission(map_dir, out_dir, method=method, dataset=dataset)
+    folder = osp.join(out_dir, 'anomaly_p', method, dataset)
+    print(f'SegmentMeIfYouCan: {len(result["paths"])} files in {folder} (float16, rank-'
+          'keeping transform of the score)')
+    if result['metrics']:
+        for name, values in result['metrics'].items():
+            print(f'  {name} maps: AP {100 * values["AP"]:.2f}  '
+                  f'FPR95 {100 * values["FPR95"]:.2f}')
+    print(f'zip for upload: (cd {out_dir} && zip -r {method}.zip anomaly_p)')
 
 
 if __name__ == '__main__':

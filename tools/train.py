@@ -22,6 +22,7 @@ from mmseg_uem.apis.preflight import (
     check_stage1_checkpoint,
     stage1_handover,
 )
+from mmseg_uem.models.segmentors.stage1 import find_checkpoint
 
 
 def parse_args():
@@ -35,8 +36,9 @@ def parse_args():
         help='enable automatic-mixed-precision training')
     parser.add_argument(
         '--stage1-info', action='store_true',
-        help='print "STAGE1<TAB>stage-1 config<TAB>stage-1 checkpoint" of this stage-2 '
-        'config (with --cfg-options applied) and exit; used by tools/train_two_stage.sh')
+        help='print "STAGE1<TAB>stage-1 config<TAB>model.stage1_checkpoint<TAB>its work dir'
+        '<TAB>the checkpoint found there or -" of this stage-2 config (with --cfg-options '
+        'applied) and exit; used by tools/train_two_stage.sh')
     add_common_args(parser)
     args = parser.parse_args()
     return args
@@ -50,8 +52,10 @@ def main():
         if handover is None or not all(handover):
             raise SystemExit(f'{args.config} is not a stage-2 config with '
                              'model.stage1_checkpoint and stage1_config')
-        checkpoint, stage1_config = handover
-        print(f'STAGE1\t{stage1_config}\t{checkpoint}')
+        path, stage1_config = handover
+        # a work dir, or the folder of a checkpoint file
+        work_dir = path if osp.isdir(path) or not osp.splitext(path)[1] else osp.dirname(path)
+        print(f'STAGE1\t{stage1_config}\t{path}\t{work_dir}\t{find_checkpoint(path) or "-"}')
         return
 
     if args.amp:

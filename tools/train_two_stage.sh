@@ -6,9 +6,10 @@
 #   bash tools/train_two_stage.sh configs/uem/dinov2_gg_cityscapes.py 4 \
 #       --stage1 --cfg-options train_cfg.max_iters=20000 \
 #       --stage2 --cfg-options model.auxiliary_head.alpha=0.5
-# Stage 1 (the config's `stage1_config`) is trained into the folder of
-# `model.stage1_checkpoint`, read from the stage-2 config with the stage-2 arguments applied
-# (the file stage 2 will load), unless that checkpoint exists already; then stage 2 runs.
+# Stage 1 (the config's `stage1_config`) is trained into `model.stage1_checkpoint` (a stage-1
+# work dir, or the folder of a checkpoint file), read from the stage-2 config with the stage-2
+# arguments applied (what stage 2 will load), unless a checkpoint is there already; then
+# stage 2 runs.
 # The interpreter is $PYTHON (default: `python` on PATH), e.g.
 #   PYTHON=~/.cache/mmseg-uem/venv-py3.11/bin/python bash tools/train_two_stage.sh ...
 set -euo pipefail
@@ -40,9 +41,11 @@ done
 ARGS1=("${COMMON[@]+"${COMMON[@]}"}" "${STAGE1[@]+"${STAGE1[@]}"}")
 ARGS2=("${COMMON[@]+"${COMMON[@]}"}" "${STAGE2[@]+"${STAGE2[@]}"}")
 
-INFO="$("$PYTHON" "$TOOLS/train.py" "$CONFIG" "${ARGS2[@]+"${ARGS2[@]}"}" --stage1-info \
-    | grep '^STAGE1'$'\t')"
-IFS=$'\t' read -r _ STAGE1_CONFIG STAGE1_CKPT <<<"$INFO"
+stage1_info() {  # STAGE1 <config> <stage1_checkpoint> <its work dir> <checkpoint there, or ->
+    "$PYTHON" "$TOOLS/train.py" "$CONFIG" "${ARGS2[@]+"${ARGS2[@]}"}" --stage1-info \
+        | grep '^STAGE1'$'\t'
+}
+IFS=$'\t' read -r _ STAGE1_CONFIG STAGE1_PATH STAGE1_DIR STAGE1_CKPT <<<"$(stage1_info)"
 
 train() {
     if [[ "$GPUS" -gt 1 ]]; then
@@ -52,14 +55,15 @@ train() {
     fi
 }
 
-if [[ -f "$STAGE1_CKPT" ]]; then
+if [[ "$STAGE1_CKPT" != "-" ]]; then
     echo "[two-stage] stage 1: found $STAGE1_CKPT"
 else
-    echo "[two-stage] stage 1: $STAGE1_CONFIG -> $STAGE1_CKPT"
-    train "$STAGE1_CONFIG" --work-dir "$(dirname "$STAGE1_CKPT")" "${ARGS1[@]+"${ARGS1[@]}"}"
-    if [[ ! -f "$STAGE1_CKPT" ]]; then
-        echo "[two-stage] stage 1 finished without writing $STAGE1_CKPT (model.stage1_checkpoint" \
-             "of $CONFIG): its name must match stage 1's last checkpoint" >&2
+    echo "[two-stage] stage 1: $STAGE1_CONFIG -> $STAGE1_PATH"
+    train "$STAGE1_CONFIG" --work-dir "$STAGE1_DIR" "${ARGS1[@]+"${ARGS1[@]}"}"
+    IFS=$'\t' read -r _ _ _ _ STAGE1_CKPT <<<"$(stage1_info)"
+    if [[ "$STAGE1_CKPT" == "-" ]]; then
+        echo "[two-stage] stage 1 finished without the checkpoint that model.stage1_checkpoint" \
+             "of $CONFIG names (a file's name must match stage 1's last checkpoint)" >&2
         exit 1
     fi
 fi

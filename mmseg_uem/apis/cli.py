@@ -2,16 +2,19 @@
 
 Kept here (not in the scripts) so they are importable and tested.
 """
+import logging
 import os.path as osp
 from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 
-#: metric name accepted by ``--eval`` -> the evaluator that computes it
-OOD_METRICS = ('AP', 'FPR95', 'AUROC')
-COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
+from ..evaluation.functional import COMPONENT_METRICS, PIXEL_METRICS
+
+#: metric names of mmseg's ``IoUMetric`` (its ``iou_metrics``)
 IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
-EVAL_METRICS = OOD_METRICS + COMPONENT_METRICS + IOU_METRICS
+#: the names ``--eval`` accepts: OoDMetric's (pixel, component), then IoUMetric's
+EVAL_METRICS = PIXEL_METRICS + COMPONENT_METRICS + IOU_METRICS
 
 
 def evaluator_list(evaluator) -> list:
@@ -35,7 +38,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
         raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
                          f'{list(EVAL_METRICS)}')
     existing = evaluator_list(cfg.get('test_evaluator'))
-    ood_names = [n for n in names if n in OOD_METRICS + COMPONENT_METRICS]
+    ood_names = [n for n in names if n in PIXEL_METRICS + COMPONENT_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
     evaluators = []
     if ood_names:
@@ -54,20 +57,82 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
 def enable_anomaly_outputs(cfg: Config,
                            *,
                            show_dir: Optional[str] = None,
-                           out_dir: Optional[str] = None) -> None:
-    """Add the hook that draws heat maps (``--show-dir``) and/or saves the
-    anomaly maps as ``.npz`` for re-scoring (``--out``)."""
+                           out_dir: Optional[str] = None,
+                           score_range: Optional[Sequence[float]] = None,
+                           threshold: Optional[str] = None) -> None:
+    """Switch on the hook that draws heat maps (``--show-dir``) and/or saves the anomaly
+    maps as ``.npz`` for re-scoring (``--out``).
+
+    Like mmseg's ``--show-dir``, this only switches drawing on: an
+    ``AnomalyVisualizationHook`` already in ``custom_hooks`` keeps its other settings
+    (colour map, interval, ...); one is added if there is none. ``score_range``
+    (``--score-range``) and ``threshold`` (``--threshold``) override the hook's.
+    """
     if not show_dir and not out_dir:
+        if score_range is not None or threshold is not None:
+            raise ValueError('--score-range / --threshold change the pictures: add --show-dir')
         return
-    hooks = [h for h in cfg.get('custom_hooks', []) or []
-             if h.get('type') != 'AnomalyVisualizationHook']
-    hook = dict(type='AnomalyVisualizationHook', draw=bool(show_dir))
+    hooks = [ConfigDict(h) for h in cfg.get('custom_hooks', []) or []]
+    ours = [h for h in hooks if h.get('type') == 'AnomalyVisualizationHook']
+    if len(ours) > 1:
+        raise ValueError(f'custom_hooks holds {len(ours)} AnomalyVisualizationHooks; keep one')
+    if not ours:
+        ours = [ConfigDict(type='AnomalyVisualizationHook')]
+        hooks.append(ours[0])
+    hook = ours[0]
     if show_dir:
-        hook['show_dir'] = osp.abspath(show_dir)
+        hook.draw = True
+        hook.show_dir = osp.abspath(show_dir)
     if out_dir:
-        hook['out_dir'] = osp.abspath(out_dir)
-    hooks.append(hook)
+        hook.out_dir = osp.abspath(out_dir)
+    if score_range is not None:
+        hook.score_range = tuple(float(v) for v in score_range)
+    if threshold is not None:
+        hook.threshold = threshold
     cfg.custom_hooks = hooks
+
+
+def request_operating_point(cfg: Config, path: str) -> bool:
+    """Ask the config's ``OoDMetric`` (if it computes FPR95) to write the score threshold at
+    its TPR to ``path`` (:mod:`mmseg_uem.evaluation.operating_point`); True if one will."""
+    evaluators = evaluator_list(cfg.get('test_evaluator'))
+    ood = [e for e in evaluators if e.get('type') == 'OoDMetric'
+           and 'FPR95' in e.get('ood_metrics', ('AP', 'FPR95', 'AUROC'))]
+    for evaluator in ood:
+        evaluator.operating_point_file = osp.abspath(path)
+    if ood:
+        cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
+    return bool(ood)
+
+
+def predict_without_labels(cfg: Config, unlabelled: Sequence[str], *, num_images: int,
+                           predicting: bool) -> None:
+    """Set up ``tools/test.py`` for a test split whose ``unlabelled`` images have no labels.
+
+    Scoring them is impossible (the labels are hidden; SMIYC's test frames are scored by its
+    server): without outputs to write (``--out`` / ``--show-dir``) this is an error naming
+    them; with outputs, the annotation loaders leave the test (and TTA) pipeline, the
+    evaluator is emptied and a note says that no metric is computed.
+    """
+    from ..datasets.ood_base import strip_annotation_loading
+    from .preflight import leaf_datasets
+
+    if not unlabelled:
+        return
+    shown = ', '.join(unlabelled[:3]) + (', ...' if len(unlabelled) > 3 else '')
+    if not predicting:
+        raise ValueError(
+            f'{len(unlabelled)} of {num_images} test images have no labels ({shown}): they '
+            'cannot be scored here. Write predictions with --out DIR (maps, or '
+            '--out-format smiyc for the benchmark server) and/or --show-dir DIR.')
+    for dataset_cfg in leaf_datasets(cfg.test_dataloader['dataset']):
+        dataset_cfg['pipeline'] = strip_annotation_loading(dataset_cfg['pipeline'])
+    if 'tta_pipeline' in cfg:
+        cfg.tta_pipeline = strip_annotation_loading(cfg.tta_pipeline)
+    cfg.test_evaluator = []
+    print_log(f'{len(unlabelled)} of {num_images} test images have no labels ({shown}): '
+              'metrics skipped, writing predictions only', logger='current',
+              level=logging.WARNING)
 
 
 def add_common_args(parser) -> None:

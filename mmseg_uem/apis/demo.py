@@ -12,6 +12,9 @@ first under ``<work_dir>/data``:
   (``--eval mIoU``); prints the table.
 - ``table4`` (:mod:`.demo_table4`, needs ``core``): one D network, then UEM, RbA and PEBAL
   outlier supervision from it; OoD metrics with each one's score and mIoU before / after.
+- ``stock``: a UEM on a stock mmseg segmentor (:mod:`mmseg_uem.apis.demo_stock`): mmseg's
+  DeepLabV3+ trained as mmseg trains it, a D-D UEM on its frozen checkpoint, the stock
+  model's MSP / MaxLogit / Energy against the UEM's scores, mIoU before and after.
 
 A section is ``DemoSection(name, help, run, requires)``: ``run(ctx)`` takes the
 :class:`DemoContext`, prints its table and returns its numbers (a json-able dict, stored in
@@ -33,6 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .demo_stock import run_stock
 from .demo_table4 import run_table4
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -211,6 +215,8 @@ SECTIONS: List[DemoSection] = [
     DemoSection('core', 'stage 1 + stage 2 (G-D), ID / OoD / LR scores and mIoU', run_core),
     DemoSection('table4', 'Table 4: UEM vs RbA vs PEBAL from one D network, OoD AP / FPR95 '
                 'with each one\'s score, mIoU before / after', run_table4, requires=('core', )),
+    DemoSection('stock', 'a UEM on a stock mmseg DeepLabV3+: its MSP / MaxLogit / Energy vs '
+                'the UEM, mIoU before and after', run_stock),
 ]
 
 

@@ -33,7 +33,7 @@ METRICS = ('AP', 'FPR95', 'AUROC')
 
 def run_stock(ctx) -> dict:
     """Train the stock model and the UEM on it; score both; mIoU before and after."""
-    from .demo import format_table, log  # here: demo.py imports this module to list it
+    from .demo import format_table, log  # here: demo.py imports this module (SECTIONS)
 
     stock_ckpt, uem_ckpt = ctx.path(STOCK_CKPT), ctx.path(UEM_CKPT)
     log('stock: mmseg DeepLabV3+ (EncoderDecoder + auxiliary FCNHead) on the miniature '

@@ -16,6 +16,8 @@ the core stage 1 trained. Every step runs the command-line tools a user runs:
 """
 import os.path as osp
 
+from ..evaluation.functional import PIXEL_METRICS as OOD_METRICS
+
 #: method -> (training config, its mIoU test config, score, what it trains)
 METHODS = {
     'UEM (D-D)': ('demo_dd.py', 'demo_dd_test-cityscapes.py', 'LLR', 'UEM head'),
@@ -25,7 +27,6 @@ METHODS = {
 }
 #: the length of demo_d_stage1.py and of the three fine-tunings (demo_dd.py)
 D_STAGE1_CKPT, FINETUNE_CKPT = 'iter_100.pth', 'iter_100.pth'
-OOD_METRICS = ('AP', 'FPR95', 'AUROC')
 
 
 def run_table4(ctx) -> dict:

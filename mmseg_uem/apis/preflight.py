@@ -1,34 +1,14 @@
 """Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
 with errors that name the file (mmengine would fail later, or deep inside a library)."""
 import logging
-import os.path as osp
-import zipfile
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-#: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
-_LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
-
-
-def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
-    """Raise naming ``path`` if it is missing or not a complete torch (zip) checkpoint.
-
-    Reads only the zip directory at the end of the file, so a file cut short (an
-    interrupted download or copy) fails here, before the Runner starts, instead of deep in
-    ``torch.load`` ("failed finding central directory", without the file name).
-    """
-    if '://' in path:  # a URL: mmengine's loader reports its own errors
-        return
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path} does not exist')
-    with open(path, 'rb') as f:
-        legacy = f.read(4) == _LEGACY_TORCH_MAGIC  # torch < 1.6 format: not checkable
-    if not legacy and not zipfile.is_zipfile(path):
-        raise ValueError(f'{what} {path} is truncated or not a torch checkpoint (no zip '
-                         'directory at its end): copy or download it again')
+from ..models.segmentors.stage1 import resolve_stage1_checkpoint
+from ..utils.checkpoint import check_checkpoint_file
 
 
 def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: str,
@@ -91,17 +71,14 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
 
 
 def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
-    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, or of a stage-1
-    config that fine-tunes a stage-1 checkpoint (RbA / PEBAL, Table 4), read from the merged
-    ``cfg`` (``--cfg-options`` applied); None for any other config.
+    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, read from the
+    merged ``cfg`` (``--cfg-options`` applied); None for any other config.
 
     The one place that reads where a stage-2 run takes its stage 1 from: the pre-flight
     check below and ``tools/train_two_stage.sh`` (through ``tools/train.py
     --stage1-info``) use it."""
     model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder':
-        return None
-    if model.get('stage', 1) != 2 and model.get('stage1_checkpoint') is None:
+    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
         return None
     if cfg.get('load_from'):  # a complete stage-2 checkpoint holds stage 1 too
         return cfg.load_from, cfg.get('stage1_config', None)
@@ -109,48 +86,41 @@ def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
 
 
 def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when the stage-1 checkpoint of a stage-2 (or a
-    fine-tuning) config is missing, saying which checkpoint and which config produces it.
+    """Fail before any training when the stage-1 checkpoint of a stage-2 config
+    (:func:`stage1_handover`) or of a fine-tuning run is missing or unreadable, saying which
+    checkpoint and which config (``stage1_config``) produces it
+    (:func:`~mmseg_uem.models.segmentors.stage1.resolve_stage1_checkpoint`, the check that
+    ``UEMEncoderDecoder.init_weights`` makes again when it loads the file).
 
-    With ``load_from`` set (e.g. a converted official OoD model, or a stage-2 checkpoint of
-    this project) stage 1 is read from that file: the Runner loads it over the whole model
-    after ``init_weights`` anyway, so no separate stage-1 file is needed.
+    With ``load_from`` set on a stage-2 config (a converted official OoD model, or a stage-2
+    checkpoint of this project) stage 1 is read from that file: the Runner loads it over the
+    whole model after ``init_weights`` anyway, so no separate stage-1 file is needed.
     """
     handover = stage1_handover(cfg)
-    if handover is None:
-        return
-    if cfg.get('load_from'):
-        check_checkpoint_file(cfg.load_from, what='load_from checkpoint')
-        cfg.model['stage1_checkpoint'] = cfg.load_from
-        return
-    path, stage1 = handover
-    if path and osp.isfile(path):
-        check_checkpoint_file(path, what='stage-1 checkpoint')
-        return
-    needs = 'stage 2' if cfg.model.get('stage', 1) == 2 else 'fine-tuning'
-    if stage1 is None:  # no stage-1 config of ours: a stock mmseg model's released checkpoint
-        raise FileNotFoundError(
-            f'{needs} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which '
-            'does not exist: the trained model the UEM is added to (for a stock mmseg model, '
-            'the model-zoo file named in the config\'s comments: download it there), or '
-            '--cfg-options model.stage1_checkpoint=PATH')
-    raise FileNotFoundError(
-        f'{needs} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, which does '
-        f'not exist. Train stage 1 first:\n'
-        f'    python tools/train.py {stage1} --work-dir {osp.dirname(path or "") or "DIR"}\n'
-        f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
-        f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
+    if handover is not None:
+        if cfg.get('load_from'):
+            check_checkpoint_file(cfg.load_from, what='load_from checkpoint')
+            cfg.model['stage1_checkpoint'] = cfg.load_from
+            return
+        (path, stage1), needed_by = handover, 'stage 2'
+    else:  # a stage-1 run started from a stage-1 checkpoint (Table 4's fine-tuning)
+        model = cfg.get('model', {})
+        if model.get('type') != 'UEMEncoderDecoder' or model.get('stage1_checkpoint') is None:
+            return
+        path, stage1, needed_by = model['stage1_checkpoint'], cfg.get('stage1_config'), \
+            'fine-tuning'
+    resolve_stage1_checkpoint(path, stage1_config=stage1, needed_by=needed_by)
 
 
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')
 
 
-def _leaf_datasets(dataset_cfg) -> list:
+def leaf_datasets(dataset_cfg) -> list:
     """Dataset configs inside wrappers (ConcatDataset ``datasets``, RepeatDataset ``dataset``)."""
     if 'datasets' in dataset_cfg:
-        return [d for sub in dataset_cfg['datasets'] for d in _leaf_datasets(sub)]
+        return [d for sub in dataset_cfg['datasets'] for d in leaf_datasets(sub)]
     if 'dataset' in dataset_cfg:
-        return _leaf_datasets(dataset_cfg['dataset'])
+        return leaf_datasets(dataset_cfg['dataset'])
     return [dataset_cfg]
 
 
@@ -178,7 +148,7 @@ def _datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict, 
         loader = cfg.get(key, None)
         if not loader or 'dataset' not in loader:
             continue
-        for dataset_cfg in _leaf_datasets(loader['dataset']):
+        for dataset_cfg in leaf_datasets(loader['dataset']):
             if dataset_cfg.get('backend_args', None):
                 continue
             dataset_cfg = dict(dataset_cfg, lazy_init=True)
@@ -187,8 +157,11 @@ def _datasets(cfg: Config, loaders: Sequence[str]) -> Iterator[Tuple[str, dict, 
             yield key, dataset_cfg, dataset
 
 
-def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
+def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
     """Check the datasets of ``loaders`` (e.g. 'train_dataloader') before the Runner starts.
+
+    Returns (image, label) of every listed image; label None where the split has none (a
+    hidden test split).
 
     Every dataset must list at least one image; every listed image and label must exist,
     be an image file and, pair by pair, have the same size (read from the file headers, no
@@ -202,6 +175,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
     """
     from ..datasets.ood_base import OoDBaseDataset
 
+    pairs = []
     for key, dataset_cfg, dataset in _datasets(cfg, loaders):
         data_list = dataset.load_data_list()
         if not data_list:
@@ -212,6 +186,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
                 f'{prefix} (data_root={dataset_cfg.get("data_root")!r})')
         for info in data_list:
             img_path, seg_path = info.get('img_path'), info.get('seg_map_path')
+            pairs.append((img_path, seg_path))
             img_size, _ = _image_header(img_path, 'image')
             if seg_path is None:
                 continue
@@ -224,6 +199,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
                 raise ValueError(
                     f'{key}: label {seg_path} is {seg_size[0]}x{seg_size[1]} but its image '
                     f'{img_path} is {img_size[0]}x{img_size[1]}')
+    return pairs
 
 
 def check_iou_metric_data(cfg: Config) -> None:

@@ -17,6 +17,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.backbones.dinov2 import DINOv2
+from ..models.segmentors.uem_encoder_decoder import split_maps
+from ..models.utils.scores import anomaly_score
 from .measure import autocast, measure, resident_mib, table_row
 from .twins import mmpretrain_twin, timm_twin
 
@@ -109,8 +111,7 @@ def bench_inference(cfg: dict, image: Tensor, *, precisions, runs: int,
     rows = []
     for p in precisions:
         stock, ours = (outs[name, p] for name in impls)
-        llr = [o[:, num_classes + 1] - o[:, num_classes] - o[:, :num_classes].amax(1)
-               for o in (stock, ours)]
+        llr = [anomaly_score(*split_maps(o, num_classes), mode='LLR') for o in (stock, ours)]
         (stock_name, ours_name) = impls
         rows.append(table_row('slide inference', stock_name, p, 1, res[stock_name, p],
                          resident=resident_mib(model)))

@@ -25,8 +25,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
-from pycocotools.coco import COCO
-from tqdm import tqdm
 
 META_OOD_EXCLUDED_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck',
                              'traffic light', 'stop sign')
@@ -90,7 +88,11 @@ def load_instances_json(ann_file: str) -> dict:
     return data
 
 
-def _index_coco(data: dict) -> COCO:
+def _index_coco(data: dict):
+    """A pycocotools ``COCO`` index of ``data`` (imported here: registering the plugin
+    needs neither pycocotools nor tqdm)."""
+    from pycocotools.coco import COCO
+
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress lines
@@ -161,6 +163,8 @@ def build_outlier_bank(coco_root: str, *,
     if unknown:
         raise ValueError(f'excluded classes {unknown} are not categories of {ann_path}')
     excluded_ids = {name_to_id[n] for n in excluded_classes}
+
+    from tqdm import tqdm
 
     os.makedirs(osp.join(coco_root, mask_dir), exist_ok=True)
     stats, index = BankStats(num_images=len(coco.imgs)), []

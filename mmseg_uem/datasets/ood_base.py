@@ -62,13 +62,35 @@ class OoDBaseDataset(BaseSegDataset):
         return data_list
 
 
+#: the transforms that load labels, removed from a pipeline to predict without labels
+ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation', 'LoadOoDAnnotations')
+
+
+def strip_annotation_loading(pipeline: Sequence[dict]) -> List[dict]:
+    """``pipeline`` (a list of transform configs) without the ``ANNOTATION_LOADERS``, also
+    inside ``TestTimeAug`` branches (whose empty branches are dropped); the input is not
+    modified. What mmseg's inferencer does for ``LoadAnnotations``, for our loader too."""
+    out = []
+    for transform in pipeline:
+        if transform.get('type') in ANNOTATION_LOADERS:
+            continue
+        if transform.get('type') == 'TestTimeAug':
+            branches = [strip_annotation_loading(b) for b in transform['transforms']]
+            transform = dict(transform, transforms=[b for b in branches if b])
+        out.append(dict(transform))
+    return out
+
+
 @TRANSFORMS.register_module()
 class LoadOoDAnnotations(BaseTransform):
     """Load an OoD label PNG with its raw values, validate it and map it to {0, 1, 255}.
 
     Required Keys:
 
-    - seg_map_path (str | None): None for frames whose labels are hidden (an error).
+    - seg_map_path (str | None): None for dataset frames whose labels are hidden (an error:
+      ``tools/test.py`` removes this transform to predict such a split). Absent for inputs
+      that do not come from a dataset (mmseg's ``inference_model``, the inferencers): then
+      nothing is loaded, as there is no label to load.
     - ori_shape (tuple): (H, W) of the loaded image (put it after LoadImageFromFile).
     - ood_raw_values, label_map (optional): the dataset's declaration, used when the
       matching argument is None.
@@ -113,12 +135,15 @@ class LoadOoDAnnotations(BaseTransform):
         return lut
 
     def transform(self, results: dict) -> dict:
-        path = results.get('seg_map_path')
+        if 'seg_map_path' not in results:
+            return results  # an inference input (image or array), not a dataset frame
+        path = results['seg_map_path']
         img_path = results.get('img_path')
         if path is None:
             raise ValueError(
                 f'{img_path} has no public label (a hidden test split, e.g. SMIYC test: '
-                'score it on the benchmark server); only labelled splits can be evaluated')
+                'score it on the benchmark server); only labelled splits can be evaluated '
+                '(tools/test.py --out / --show-dir predicts such a split)')
         raw = mmcv.imfrombytes(fileio.get(path, backend_args=self.backend_args),
                                flag='unchanged', backend=self.imdecode_backend)
         if raw.ndim == 3:

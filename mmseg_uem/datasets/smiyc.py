@@ -24,8 +24,9 @@ class SMIYCDataset(OoDBaseDataset):
 
     Args:
         track (str): 'anomaly' (RoadAnomaly21) or 'obstacle' (RoadObstacle21).
-        split (str): 'validation' (default, labelled, scorable) or 'test' (every other
-            frame, for predictions only: loading its annotations raises).
+        split (str): 'validation' (default, labelled, scorable), 'test' (every other
+            frame, for predictions only: loading its annotations raises) or 'all' (both, in
+            name order: what a SegmentMeIfYouCan submission holds, e.g. AnomalyTrack-all).
         img_suffix (str, optional): Defaults to '.jpg' (anomaly) / '.webp' (obstacle).
         data_prefix (dict): ``img_path`` 'images', ``seg_map_path`` 'labels_masks'.
         **kwargs: BaseSegDataset arguments (``data_root``, ``pipeline``, ...).
@@ -42,8 +43,8 @@ class SMIYCDataset(OoDBaseDataset):
             data_prefix = dict(img_path='images', seg_map_path='labels_masks')
         if track not in _IMG_SUFFIX:
             raise ValueError(f"track must be 'anomaly' or 'obstacle', got {track!r}")
-        if split not in ('validation', 'test'):
-            raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+        if split not in ('validation', 'test', 'all'):
+            raise ValueError(f"split must be 'validation', 'test' or 'all', got {split!r}")
         self.track, self.split = track, split
         super().__init__(data_prefix=data_prefix,
                          img_suffix=img_suffix or _IMG_SUFFIX[track],
@@ -53,10 +54,12 @@ class SMIYCDataset(OoDBaseDataset):
         img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix['seg_map_path']
         stems = [n[:-len(self.img_suffix)] for n in list_files(img_dir, self.img_suffix)]
-        wanted = [s for s in stems if s.startswith('validation') == (self.split == 'validation')]
+        wanted = [s for s in stems if self.split == 'all'
+                  or s.startswith('validation') == (self.split == 'validation')]
         if not wanted:
             raise FileNotFoundError(f'no {self.split} frames (*{self.img_suffix}) in folder '
                                     f'{img_dir}')
+        # only the validation frames have public labels
         return [(osp.join(img_dir, s + self.img_suffix),
                  osp.join(seg_dir, s + self.seg_map_suffix)
-                 if self.split == 'validation' else None) for s in wanted]
+                 if s.startswith('validation') else None) for s in wanted]

@@ -29,7 +29,7 @@ from ..models.segmentors.uem_encoder_decoder import (
     prediction_fields,
     restore_original_size,
 )
-from ..models.utils.scores import SCORE_MODES, UEM_SCORE_MODES
+from ..models.utils.scores import check_score_mode
 from ..models.utils.sliding_window import slide_average
 from .export import read_metadata
 
@@ -100,14 +100,12 @@ class ONNXSegmentor:
         self.dataset_meta = meta.get('dataset_meta')
 
     def _check_score(self, score: str) -> str:
-        if score not in SCORE_MODES:
-            raise ValueError(f'unknown score {score!r}; valid: {SCORE_MODES}')
+        what = f'score of {self.source}'
+        check_score_mode(score, with_uem=True, what=what)  # a known mode
         if self.outputs == 'scores' and score != self.meta['test_cfg']['score']:
             raise ValueError(f'{self.source} computes the score {self.meta["test_cfg"]["score"]}'
                              f' in its graph; export --outputs maps to choose it at run time')
-        if score in UEM_SCORE_MODES and not self.meta['with_uem']:
-            raise ValueError(f'score {score} needs the UEM; {self.source} is a stage-1 model')
-        return score
+        return check_score_mode(score, with_uem=self.meta['with_uem'], what=what)
 
     # ---------------------------------------------------------------- the network
     def run(self, images: Tensor) -> List[np.ndarray]:

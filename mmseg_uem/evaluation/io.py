@@ -92,6 +92,42 @@ def anomaly_map_path(out_dir: str, name: str) -> str:
     return osp.join(out_dir, *name.split('/')) + SUFFIX
 
 
+def save_anomaly_map(path: str, score: np.ndarray, *, label: Optional[np.ndarray] = None,
+                     img_path: str = '') -> str:
+    """Write one anomaly map as ``.npz`` (the format of the module docstring).
+
+    The array-level writer behind ``tools/test.py --out``, the inferencer and
+    ``tools/infer.py --save-maps``, for callers without data samples (an exported model).
+
+    Args:
+        path: file to write (``.npz`` is appended if missing); its folder is created.
+        score: (H, W) anomaly score (any float dtype; stored as float32).
+        label: (H, W) ground truth with values in 0..255, or None.
+        img_path: the source image, stored with the map.
+
+    Returns:
+        the written path.
+    """
+    if not path.endswith(SUFFIX):
+        path += SUFFIX
+    score = np.asarray(score)
+    if score.ndim != 2 or not np.issubdtype(score.dtype, np.floating):
+        raise ValueError(f'score map of {img_path or path} must be a 2-D float array, got '
+                         f'{score.dtype} {score.shape}')
+    arrays = dict(score=score.astype(np.float32), img_path=np.array(str(img_path)))
+    if label is not None:
+        label = np.asarray(label)
+        if label.shape != score.shape:
+            raise ValueError(f'label {label.shape} and score {score.shape} of '
+                             f'{img_path or path} differ in size')
+        if label.size and (int(label.min()) < 0 or int(label.max()) > 255):
+            raise ValueError(f'labels of {img_path or path} do not fit uint8')
+        arrays['label'] = label.astype(np.uint8)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
 def save_anomaly_maps(out_dir: str, data_samples: Sequence[Any],
                       names: Optional[OutputNames] = None) -> List[str]:
     """Write one ``.npz`` per data sample (see the module docstring for the format).
@@ -113,18 +149,13 @@ def save_anomaly_maps(out_dir: str, data_samples: Sequence[Any],
         score = _pixel_data(sample, 'pred_anomaly_score')
         if score is None:
             raise KeyError(f'no pred_anomaly_score in the data sample of {img_path}')
-        arrays = dict(score=score.detach().float().cpu().numpy().reshape(score.shape[-2:]),
-                      img_path=np.array(img_path))
         label = _pixel_data(sample, 'gt_sem_seg')
         if label is not None:
-            label = label.detach().cpu().reshape(label.shape[-2:])
-            if label.numel() and (int(label.min()) < 0 or int(label.max()) > 255):
-                raise ValueError(f'labels of {img_path} do not fit uint8')
-            arrays['label'] = label.numpy().astype(np.uint8)
-        path = anomaly_map_path(out_dir, names(img_path))
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        np.savez_compressed(path, **arrays)
-        paths.append(path)
+            label = label.detach().cpu().reshape(label.shape[-2:]).numpy()
+        paths.append(save_anomaly_map(
+            anomaly_map_path(out_dir, names(img_path)),
+            score.detach().float().cpu().numpy().reshape(score.shape[-2:]),
+            label=label, img_path=img_path))
     return paths
 
 

@@ -2,7 +2,7 @@
 
 Shape key: B batch, H x W image.
 """
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from mmengine.structures import PixelData
@@ -30,3 +30,14 @@ def synthetic_batch(batch: int, size: Sequence[int], *, num_classes: int,
         samples.append(SegDataSample(metainfo=meta,
                                      gt_sem_seg=PixelData(data=label.to(device))))
     return imgs.to(device), samples
+
+
+def label_samples(labels: torch.Tensor) -> List[SegDataSample]:
+    """(B, H, W) label maps -> one data sample per map, carrying it as ``gt_sem_seg``
+    (1, H, W) long: what a decode head's ``loss`` reads."""
+    samples = []
+    for label in labels:
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=label[None].long())
+        samples.append(sample)
+    return samples

@@ -1,4 +1,5 @@
-"""Safe reloading of the checkpoints that mmengine writes.
+"""Checkpoint files: a cheap completeness check, and safe reloading of the checkpoints that
+mmengine writes.
 
 torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7's
 checkpoints hold a few non-tensor objects (its ``MessageHub`` keeps
@@ -17,8 +18,9 @@ Also the one comparison of a checkpoint's keys and shapes with a model's
 (:func:`state_dict_mismatch`, :func:`format_mismatch`), for every strict loading check.
 """
 import _compat_pickle
-import os
+import os.path as osp
 import pickle
+import zipfile
 from typing import Any, List, Mapping, NamedTuple, Tuple
 
 import numpy as np
@@ -70,6 +72,28 @@ def allow_mmengine_checkpoints() -> None:
     if not hasattr(torch.serialization, 'add_safe_globals'):  # torch < 2.4
         return
     torch.serialization.add_safe_globals(mmengine_safe_globals())
+
+
+#: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
+_LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
+
+
+def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
+    """Raise naming ``path`` if it is missing or not a complete torch (zip) checkpoint.
+
+    Reads only the zip directory at the end of the file, so a file cut short (an
+    interrupted download or copy) fails here, before the Runner starts, instead of deep in
+    ``torch.load`` ("failed finding central directory", without the file name).
+    """
+    if '://' in path:  # a URL: mmengine's loader reports its own errors
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist')
+    with open(path, 'rb') as f:
+        legacy = f.read(4) == _LEGACY_TORCH_MAGIC  # torch < 1.6 format: not checkable
+    if not legacy and not zipfile.is_zipfile(path):
+        raise ValueError(f'{what} {path} is truncated or not a torch checkpoint (no zip '
+                         'directory at its end): copy or download it again')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +230,7 @@ def load_untrusted_checkpoint(path: str, *, what: str = 'checkpoint') -> Untrust
     pickle asks for (calling a function, building another object) is refused with an error
     naming the file. No third-party package is imported for it.
     """
-    if not os.path.isfile(path):
+    if not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path}')
     standins: dict = {}
     try:

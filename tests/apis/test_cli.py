@@ -46,6 +46,61 @@ def test_show_dir_and_out_add_one_hook(tmp_path):
     assert hooks[0]['out_dir'].endswith('maps')
 
 
+def test_show_dir_keeps_the_config_hook_settings(tmp_path):
+    cfg = _cfg(custom_hooks=[dict(type='AnomalyVisualizationHook', cmap='gray',
+                                  score_range=(-15, 5), interval=3)])
+    enable_anomaly_outputs(cfg, show_dir=str(tmp_path / 'vis'))
+    (hook, ) = cfg.custom_hooks
+    assert hook.draw and hook.cmap == 'gray' and tuple(hook.score_range) == (-15, 5)
+    assert hook.interval == 3 and 'out_dir' not in hook
+    enable_anomaly_outputs(cfg, show_dir=str(tmp_path / 'vis'), score_range=(-1, 2),
+                           threshold='0.5')
+    (hook, ) = cfg.custom_hooks
+    assert hook.score_range == (-1.0, 2.0) and hook.threshold == '0.5' and hook.cmap == 'gray'
+    with pytest.raises(ValueError, match='--show-dir'):
+        enable_anomaly_outputs(_cfg(), score_range=(0, 1))
+
+
+def test_operating_point_requested_only_with_fpr95(tmp_path):
+    from mmseg_uem.apis.cli import request_operating_point
+
+    cfg = _cfg()  # AP only
+    assert not request_operating_point(cfg, str(tmp_path / 'op.json'))
+    apply_eval_metrics(cfg, ['AP', 'FPR95', 'mIoU'])
+    assert request_operating_point(cfg, str(tmp_path / 'op.json'))
+    ood, iou = cfg.test_evaluator
+    assert ood.operating_point_file == str(tmp_path / 'op.json')
+    assert 'operating_point_file' not in iou
+
+
+def test_unlabelled_split_predicts_only_with_outputs():
+    from mmseg_uem.apis.cli import predict_without_labels
+
+    def cfg():
+        pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadOoDAnnotations'),
+                    dict(type='PackSegInputs')]
+        tta = [dict(type='LoadImageFromFile'),
+               dict(type='TestTimeAug', transforms=[[dict(type='RandomFlip', prob=0.)],
+                                                    [dict(type='LoadOoDAnnotations')],
+                                                    [dict(type='PackSegInputs')]])]
+        return _cfg(test_dataloader=dict(dataset=dict(type='SMIYCDataset', pipeline=pipeline)),
+                    tta_pipeline=tta)
+
+    with pytest.raises(ValueError, match=r'2 of 5 test images have no labels \(a.jpg, b.jpg\)'
+                                         '.*--out'):
+        predict_without_labels(cfg(), ['a.jpg', 'b.jpg'], num_images=5, predicting=False)
+    unchanged = cfg()
+    predict_without_labels(unchanged, [], num_images=5, predicting=False)
+    assert unchanged.test_evaluator.type == 'OoDMetric'
+    predicting = cfg()
+    predict_without_labels(predicting, ['a.jpg'], num_images=1, predicting=True)
+    assert predicting.test_evaluator == []
+    types = [t['type'] for t in predicting.test_dataloader.dataset.pipeline]
+    assert types == ['LoadImageFromFile', 'PackSegInputs']
+    branches = predicting.tta_pipeline[1]['transforms']
+    assert [[t['type'] for t in b] for b in branches] == [['RandomFlip'], ['PackSegInputs']]
+
+
 def test_test_py_rejects_unknown_eval_name(tmp_path):
     cfg = tmp_path / 'cfg.py'
     cfg.write_text('model = dict()\n')

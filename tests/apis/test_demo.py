@@ -82,3 +82,22 @@ def test_core_demo_reproduces_the_readme(tmp_path):
     assert abs(results['mIoU']['stage2'] - miou2) <= tol
     # stage 2 leaves stage 1 bitwise unchanged, on every machine
     assert results['mIoU']['stage1'] == results['mIoU']['stage2']
+
+
+def test_stock_section_checkpoints_match_its_configs():
+    """The stock section reads the checkpoints its configs write (their lengths)."""
+    from mmengine.config import Config
+
+    from mmseg_uem.apis import demo_stock
+
+    assert [s.name for s in demo.select_sections(['stock'])] == ['stock']
+    for config, ckpt in ((demo_stock.STOCK_CONFIG, demo_stock.STOCK_CKPT),
+                         (demo_stock.UEM_CONFIG, demo_stock.UEM_CKPT)):
+        cfg = Config.fromfile(str(ROOT / config))
+        assert ckpt.endswith(f'iter_{cfg.train_cfg.max_iters}.pth'), (config, ckpt)
+        assert cfg.default_hooks.checkpoint.interval == cfg.train_cfg.max_iters
+    stock = Config.fromfile(str(ROOT / demo_stock.STOCK_CONFIG)).model
+    uem = Config.fromfile(str(ROOT / demo_stock.UEM_CONFIG)).model
+    assert stock.type == 'EncoderDecoder' and stock.auxiliary_head.type == 'FCNHead'
+    assert uem.type == 'UEMEncoderDecoder' and uem.auxiliary_head.type == 'UEMHead'
+    assert uem.backbone == stock.backbone and uem.decode_head == stock.decode_head

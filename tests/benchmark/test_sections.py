@@ -1,6 +1,5 @@
 """Smoke test of the throughput benchmark's parts on a tiny model (numbers, not timings)."""
 import torch
-from mmengine.registry import init_default_scope
 
 import mmseg_uem  # noqa: F401  (registers the modules)
 from mmseg_uem.benchmark.flops import count_flops, flop_rows, flops_markdown
@@ -17,7 +16,6 @@ from mmseg_uem.testing.batches import synthetic_batch
 from mmseg_uem.testing.models import segmentor_cfg
 
 torch.set_num_threads(2)
-init_default_scope('mmseg')
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2)
 SIZES = dict(arch=ARCH, out_indices=(0, 1, 2, 3), channels=16, num_classes=3, memory_size=20,
              mlp_channels=(16, 8))

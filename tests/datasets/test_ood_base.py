@@ -62,3 +62,11 @@ def test_list_files_names_missing_and_empty_folders(tmp_path):
     (tmp_path / 'a.txt').write_text('')
     with pytest.raises(FileNotFoundError, match=rf'no \*\.png files in folder {tmp_path}'):
         list_files(str(tmp_path), '.png')
+
+
+def test_inference_inputs_pass_without_a_label():
+    """mmseg's inference_model / the inferencers give no seg_map_path key: nothing to load
+    (a dataset frame always has the key; None there stays an error, tested above)."""
+    results = dict(img_path='frame.jpg', ori_shape=(4, 6))
+    out = LoadOoDAnnotations()(dict(results))
+    assert 'gt_seg_map' not in out and out['img_path'] == 'frame.jpg'

@@ -62,6 +62,12 @@ def test_hidden_test_frames_are_never_scored(roots):
     assert len(dataset) == 2 and dataset.get_data_info(0)['seg_map_path'] is None
     with pytest.raises(ValueError, match='no public label'):
         dataset[0]
+    both = SMIYCDataset(track='anomaly', split='all', data_root=roots[0], pipeline=_pipeline())
+    infos = both.load_data_list()
+    assert len(infos) == 5  # every frame, labels exactly where the frame is a validation one
+    assert all((info['seg_map_path'] is not None) ==
+               osp.basename(info['img_path']).startswith('validation') for info in infos)
+    assert sum(info['seg_map_path'] is not None for info in infos) == 3
     images_only = SMIYCDataset(track='obstacle', split='test', data_root=roots[1],
                                pipeline=[LoadImageFromFile()])
     assert images_only[0]['img'].shape == (54, 96, 3)  # .webp decodes

@@ -36,6 +36,7 @@ from mmseg_uem.deployment.parity import (  # noqa: E402
     compare_predictions,
     spread_gaussians,
 )
+from mmseg_uem.evaluation.io import load_anomaly_map  # noqa: E402
 from mmseg_uem.models.utils.scores import anomaly_score  # noqa: E402
 from mmseg_uem.testing.models import segmentor_cfg  # noqa: E402
 
@@ -321,7 +322,7 @@ def test_runner_scores_export_whole_image(tmp_path, exported):
 
 @pytest.mark.slow
 def test_tools_export_and_infer(tmp_path):
-    """The two command lines on a whole-image G-D model: export (scores) + onnx_infer."""
+    """The two command lines on a G-D model: export (scores, whole image) + onnx_infer."""
     config = write_config(tmp_path, 'G-D', 'cfg')
     ckpt = write_checkpoint(tmp_path, tiny_model('G-D'), 'ckpt')
     out = tmp_path / 'gd.onnx'
@@ -337,6 +338,23 @@ def test_tools_export_and_infer(tmp_path):
          '--out', str(tmp_path / 'bad.onnx'), '--shape', '40', '70'],
         capture_output=True, text=True, env=env, cwd=tmp_path)
     assert bad.returncode != 0 and 'not a multiple of the backbone patch size' in bad.stderr
+    # onnx_infer on a folder: the files tools/infer.py writes, the map equal to the runner's
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    image = street_image(folder / 'frame.png', *WINDOW)
+    run = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/deployment/onnx_infer.py'), str(out),
+         str(folder), '--out-dir', str(tmp_path / 'out'), '--threshold', '0.5', '--save-maps'],
+        capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert '1 image(s)' in run.stdout
+    for name in ('vis/frame.png', 'pred/frame_pred.png', 'pred/frame.npz'):
+        assert (tmp_path / 'out' / name).is_file(), name
+    saved = load_anomaly_map(str(tmp_path / 'out' / 'pred' / 'frame.npz'))
+    want = ONNXSegmentor(str(out)).predict(image)[0].pred_anomaly_score.data[0].numpy()
+    assert np.array_equal(saved['score'], want)
+    vis = cv2.imread(str(tmp_path / 'out' / 'vis' / 'frame.png'))
+    assert vis.shape[0] > WINDOW[0] and vis.shape[1] > 2 * WINDOW[1]  # titled panels
 
 
 def test_importing_the_project_loads_no_onnx():

@@ -1,9 +1,9 @@
-"""AnomalyVisualizationHook: side-by-side PNGs and .npz dumps, written under tmp_path."""
+"""AnomalyVisualizationHook: titled PNGs (drawn by mmseg_uem.visualization) and .npz dumps,
+written under tmp_path."""
 import json
 import os
 from types import SimpleNamespace
 
-import matplotlib
 import mmcv
 import numpy as np
 import pytest
@@ -11,10 +11,12 @@ import torch
 from mmengine.structures import PixelData
 from mmengine.visualization import Visualizer
 from mmseg.structures import SegDataSample
+from mmseg.utils import get_palette
 
 from mmseg_uem.engine.hooks import AnomalyVisualizationHook
-from mmseg_uem.engine.hooks.anomaly_visualization_hook import CITYSCAPES_PALETTE, GAP
 from mmseg_uem.evaluation.io import MANIFEST, load_anomaly_map
+from mmseg_uem.evaluation.operating_point import save_operating_point
+from mmseg_uem.visualization import GAP, draw_anomaly_panels, title_height
 
 H, W = 12, 16
 
@@ -41,27 +43,44 @@ def _sample(tmp_path, name='frame_0001') -> SegDataSample:
 def test_test_mode_writes_png_and_npz(tmp_path):
     sample = _sample(tmp_path)
     hook = AnomalyVisualizationHook(draw=True, show_dir=str(tmp_path / 'show'),
-                                    out_dir=str(tmp_path / 'out'), cmap='viridis')
+                                    out_dir=str(tmp_path / 'out'), cmap='viridis',
+                                    score_range=(-3, 5))
     hook.after_test_iter(SimpleNamespace(iter=0), 0, {}, [sample])
 
     png = mmcv.imread(str(tmp_path / 'show' / 'frame_0001.png'), channel_order='rgb')
-    assert png.shape == (H, 3 * W + 2 * GAP, 3)
-    np.testing.assert_array_equal(png[0, 0], [200, 0, 0])  # input panel
-    assert (png[:, W:W + GAP] == 255).all()  # gap
-    seg = png[:, W + GAP:2 * W + GAP]
-    np.testing.assert_array_equal(seg[0, 0], CITYSCAPES_PALETTE[0])
-    np.testing.assert_array_equal(seg[0, -1], CITYSCAPES_PALETTE[13])
-    heat = png[:, 2 * (W + GAP):]
-    top = np.round(np.asarray(matplotlib.colormaps['viridis'](1.0)[:3]) * 255)
-    bottom = np.round(np.asarray(matplotlib.colormaps['viridis'](0.0)[:3]) * 255)
-    np.testing.assert_array_equal(heat[-1, -1], top)  # highest score, last pixel
-    np.testing.assert_array_equal(heat[0, 0], bottom)
+    # the hook draws exactly the shared drawing function's picture of the sample
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:, :, 0] = 200
+    expected = draw_anomaly_panels(img, sample.pred_anomaly_score.data[0].numpy(),
+                                   pred=sample.pred_sem_seg.data[0].numpy(),
+                                   gt=sample.gt_sem_seg.data[0].numpy(), cmap='viridis',
+                                   score_range=(-3, 5))
+    np.testing.assert_array_equal(png, expected)
+    top = title_height(H)
+    assert png.shape[0] == top + H
+    np.testing.assert_array_equal(png[top, 0], [200, 0, 0])  # input panel
+    assert (png[top:, W:W + GAP] == 255).all()  # gap
+    seg = png[top:, W + GAP:2 * W + GAP]
+    np.testing.assert_array_equal(seg[0, 0], get_palette('cityscapes')[0])
+    np.testing.assert_array_equal(seg[0, -1], get_palette('cityscapes')[13])
 
     saved = load_anomaly_map(str(tmp_path / 'out' / 'frame_0001.npz'))
     assert saved['score'].dtype == np.float32 and saved['label'].dtype == np.uint8
     np.testing.assert_array_equal(saved['score'], sample.pred_anomaly_score.data[0].numpy())
     np.testing.assert_array_equal(saved['label'], sample.gt_sem_seg.data[0].numpy())
     assert saved['img_path'] == sample.img_path
+
+
+def test_threshold_from_an_operating_point_file(tmp_path):
+    point = save_operating_point(str(tmp_path / 'operating_point.json'), threshold=1.0,
+                                 tpr=0.95, tpr_reached=0.96, fpr=0.1, positives=10,
+                                 negatives=90)
+    hook = AnomalyVisualizationHook(draw=True, threshold=point, draw_gt=False)
+    assert hook.threshold == 1.0 and hook.threshold_name == 'TPR 95%'
+    sample = _sample(tmp_path)
+    canvas = hook.render(sample)
+    without = AnomalyVisualizationHook(draw=True, draw_gt=False).render(sample)
+    assert canvas.shape[0] == without.shape[0] and canvas.shape[1] > without.shape[1] + W
 
 
 def test_val_mode_interval_and_no_dump(tmp_path):
@@ -121,5 +140,9 @@ def test_bad_arguments():
         AnomalyVisualizationHook(draw=True, interval=0)
     with pytest.raises(KeyError):
         AnomalyVisualizationHook(draw=True, cmap='no_such_map')
+    with pytest.raises(ValueError, match='low < high'):
+        AnomalyVisualizationHook(draw=True, score_range=(5, -3))
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        AnomalyVisualizationHook(draw=True, threshold='missing.json')
     with pytest.warns(UserWarning, match='does nothing'):
         AnomalyVisualizationHook()

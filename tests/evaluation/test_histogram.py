@@ -18,7 +18,7 @@ SPECIAL = [-math.inf, -3.4e38, -1.0, -1e-40, -0.0, 0.0, 1e-45, 1e-40, 1.0, 3.4e3
 
 
 def _uint32_key_reference(x: np.ndarray, bits: int) -> np.ndarray:
-    """The key of docs/evaluation.md written literally with numpy uint32 arithmetic."""
+    """The key of ``histogram.py``'s docstring written literally with numpy uint32 arithmetic."""
     x = np.where(x == 0, np.float32(0), x).astype(np.float32)
     b = x.view(np.uint32)
     key = np.where(b & np.uint32(0x80000000), ~b, b | np.uint32(0x80000000))

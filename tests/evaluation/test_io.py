@@ -163,3 +163,25 @@ def test_thinned_curves_keep_end_points():
     # every kept point is a point of the full curve
     pairs = set(zip(full['fpr'].tolist(), full['tpr'].tolist()))
     assert all(p in pairs for p in zip(thin['fpr'].tolist(), thin['tpr'].tolist()))
+
+
+def test_array_level_writer(tmp_path):
+    """save_anomaly_map: what callers without data samples (an exported model) write."""
+    from mmseg_uem.evaluation.io import save_anomaly_map
+
+    score = np.linspace(-1, 1, 12, dtype=np.float64).reshape(3, 4)
+    label = np.array([[0, 1, 255, 0]] * 3)
+    path = save_anomaly_map(str(tmp_path / 'sub' / 'frame'), score, label=label,
+                            img_path='x/frame.png')
+    assert path.endswith('frame.npz')
+    loaded = load_anomaly_map(path)
+    assert loaded['score'].dtype == np.float32
+    np.testing.assert_array_equal(loaded['score'], score.astype(np.float32))
+    np.testing.assert_array_equal(loaded['label'], label.astype(np.uint8))
+    assert loaded['img_path'] == 'x/frame.png'
+    with pytest.raises(ValueError, match='2-D float'):
+        save_anomaly_map(str(tmp_path / 'b'), np.zeros((1, 3, 4)))
+    with pytest.raises(ValueError, match='differ in size'):
+        save_anomaly_map(str(tmp_path / 'b'), score, label=label[:2], img_path='y.png')
+    with pytest.raises(ValueError, match='fit uint8'):
+        save_anomaly_map(str(tmp_path / 'b'), score, label=label * 2, img_path='y.png')

@@ -36,7 +36,7 @@ gmm = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_
 backbone = dict(type='DINOv2', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
                 out_indices=[0, 1, 2, 3], frozen={frozen!r}, init_cfg={backbone_init!r})
 decode_head = dict(type={head!r}, in_channels=[32] * 4, channels=32, final_mlp_channels=None,
-                   num_classes=19, **(gmm if {head!r} == 'GMMHead' else dict()))
+                   num_classes=19, **(dict(gmm_cfg=gmm) if {head!r} == 'GMMHead' else dict()))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -53,11 +53,12 @@ train_dataloader = dict(
     dataset=dict(type='CityscapesDataset', data_root={cityscapes!r},
                  data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
                  pipeline=train_pipeline))
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadOoDAnnotations'),
+                 dict(type='PackSegInputs')]
 test_dataloader = dict(
     batch_size=1, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='RoadAnomalyDataset', data_root={road_anomaly!r},
-                 pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadOoDAnnotations'),
-                           dict(type='PackSegInputs')]))
+                 pipeline=test_pipeline))
 test_evaluator = dict(type='OoDMetric', ood_metrics=['AP', 'FPR95', 'AUROC'])
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3,
@@ -326,6 +327,7 @@ def checkpoint_iters(work_dir: Path) -> List[int]:
 
 def read_metrics(work_dir: Path) -> dict:
     results = sorted(Path(work_dir).rglob('*.json'))
-    results = [p for p in results if not p.name.startswith('vis')]
+    # mmengine's <timestamp>.json, not the visualizer's or tools/test.py's operating point
+    results = [p for p in results if not p.name.startswith(('vis', 'operating_point'))]
     assert results, f'no metrics json under {work_dir}'
     return json.loads(results[-1].read_text())

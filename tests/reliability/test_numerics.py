@@ -16,9 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from rel_utils import (
     checkpoint_iters,
     fast_in_process,
@@ -30,6 +28,7 @@ from rel_utils import (
 import mmseg_uem.models.decode_heads.gmm_classifier as gmm_classifier_module
 from mmseg_uem.models.utils import gmm as gmm_utils
 from mmseg_uem.models.utils import sinkhorn as sinkhorn_utils
+from mmseg_uem.testing.batches import label_samples
 
 POISONED = 3  # the 1-based iteration whose backbone output holds NaN / inf
 
@@ -109,13 +108,6 @@ def _spy_numerics(monkeypatch, calls):
         monkeypatch.setattr(gmm_classifier_module, name, functools.wraps(fn)(spy))
 
 
-def _samples(labels):
-    out = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab[None])
-        out.append(s)
-    return out
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
@@ -126,7 +118,7 @@ def test_autocast_never_reaches_gaussian_sinkhorn_or_em(monkeypatch, dtype):
     _spy_numerics(monkeypatch, calls)
     gmm = dict(num_components=2, memory_size=8, max_sample_per_component=3, update_interval=1)
     inlier = MODELS.build(dict(type='GMMHead', in_channels=[32] * 4, channels=32,
-                               final_mlp_channels=None, num_classes=3, **gmm)).train()
+                               final_mlp_channels=None, num_classes=3, gmm_cfg=gmm)).train()
     uem = MODELS.build(dict(type='UEMHead', in_channels=32, mlp_channels=(16, 16),
                             classifier='gmm', num_inlier_classes=3, gmm_cfg=gmm)).train()
     feats = [torch.randn(2, 32, 3, 4) for _ in range(4)]
@@ -134,8 +126,8 @@ def test_autocast_never_reaches_gaussian_sinkhorn_or_em(monkeypatch, dtype):
     labels[:, :4] = 254  # pasted outliers: the UEM's class 1
     with torch.autocast('cpu', dtype=dtype):
         feats_lp = [f.to(dtype) for f in feats]
-        losses = inlier.loss(feats_lp, _samples(labels))
-        losses.update(uem.loss_by_uem(feats_lp, inlier.forward(feats_lp), _samples(labels)))
+        losses = inlier.loss(feats_lp, label_samples(labels))
+        losses.update(uem.loss_by_uem(feats_lp, inlier.forward(feats_lp), label_samples(labels)))
     assert all(torch.isfinite(v) for v in losses.values())
     called = {c['name'] for c in calls}
     assert {'diagonal_gaussian_log_prob', 'em_update'} <= called

@@ -60,3 +60,19 @@ def test_eval_show_dir_and_out(tmp_path):
                     cwd=tmp_path)
     row = proc.stdout.splitlines()[1].split()
     assert row[:3] == ['maps', f'{metrics["ood/AP"]:.2f}', f'{metrics["ood/FPR95"]:.2f}']
+
+@pytest.mark.slow
+def test_tta_runs_on_an_ood_config(tmp_path):
+    """--tta with the OoD configs' tta_pipeline (3 scales x 2 flips) through UEMTTAModel."""
+    data = make_data(tmp_path / 'data', road_anomaly=2)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    tta = ROOT / 'configs' / '_base_' / 'datasets' / 'road_anomaly.py'
+    text = tta.read_text()
+    config.write_text(config.read_text() + "tta_model = dict(type='UEMTTAModel')\n" +
+                      text[text.index('tta_pipeline = ['):text.index('val_dataloader')])
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--tta', '--eval', 'AP',
+                    '--out', tmp_path / 'maps', '--work-dir', tmp_path / 'test',
+                    cwd=tmp_path.parent)
+    assert re.search(r'ood/AP: [\d.]+', proc.stdout + proc.stderr)
+    assert len(list((tmp_path / 'maps').glob('*.npz'))) == 2

@@ -6,8 +6,8 @@ Usage:
     python tools/benchmarks/metric_speed.py --device cuda      # 2.1e8 pixels (FS LaF size)
 
 Scores are LLR-like (inlier N(0, 1), anomaly N(3, 1)) quantised to 1/64 so that many pixels
-tie; ~3% positives, 5% void. sklearn gets float64 scores (its exact mode, see
-docs/evaluation.md) and computes average_precision_score + roc_curve (FPR95 = first TPR >=
+tie; ~3% positives, 5% void. sklearn gets float64 scores (float64 is exact for float32
+inputs) and computes average_precision_score + roc_curve (FPR95 = first TPR >=
 0.95, AUROC = trapezoid); all values must agree to --tol. Memory: extra resident memory (CPU,
 sampled every 2 ms) or the CUDA allocator peak, over the pixel count.
 """

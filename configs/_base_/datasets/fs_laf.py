@@ -9,6 +9,23 @@ fs_laf_pipeline = [
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# mmseg's names: `test_pipeline` is what mmseg.apis.inference_model runs (our annotation
+# loader passes inputs without a label through); `tta_pipeline` is tools/test.py --tta:
+# 3 scales x 2 flips, averaged by UEMTTAModel (not part of the paper's protocol).
+test_pipeline = fs_laf_pipeline
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadOoDAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,

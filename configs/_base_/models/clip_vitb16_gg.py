@@ -3,7 +3,8 @@
 _base_ = './clip_vitb16_g.py'
 model = dict(
     stage=2,
-    stage1_checkpoint='work_dirs/clip_vitb16_g_stage1_cityscapes/iter_90000.pth',
+    # the stage-1 run's work dir: the checkpoint it saved last is loaded (a file works too)
+    stage1_checkpoint='work_dirs/clip_vitb16_g_stage1_cityscapes',
     auxiliary_head=dict(
         type='UEMHead',
         in_channels=768,  # final normed patch tokens of ViT-B/16, in_index=-1
@@ -14,5 +15,7 @@ model = dict(
         ignore_index=255,
         alpha=0.5,  # weight of CE(O, t) for G-G (public code)
         contrast_weight=0.01,
+        # GMMClassifier: the official G-G UEM (configs/segmentation/ood/g_g.yaml): EM every
+        # 3 steps, the other settings as the stage-1 GMM head
         gmm_cfg=dict(num_components=5, update_interval=3)),
     test_cfg=dict(score='LLR'))

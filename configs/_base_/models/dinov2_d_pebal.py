@@ -6,7 +6,7 @@
 # is kept (PEBAL re-initialises it). Scored with PEBAL's smoothed energy.
 _base_ = './dinov2_d.py'
 model = dict(
-    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes/iter_90000.pth',
+    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes',  # its latest checkpoint
     trainable_modules=['decode_head'],
     decode_head=dict(
         type='AbstentionLinearHead',

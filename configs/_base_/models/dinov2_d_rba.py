@@ -6,7 +6,7 @@
 # that maps features to class scores) trains. Scored with RbA's own score.
 _base_ = './dinov2_d.py'
 model = dict(
-    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes/iter_90000.pth',
+    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes',  # its latest checkpoint
     trainable_modules=['decode_head.conv_seg'],
     decode_head=dict(loss_decode=[
         dict(type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True),

@@ -2,7 +2,8 @@
 _base_ = './dinov2_d.py'
 model = dict(
     stage=2,
-    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes/iter_90000.pth',
+    # the stage-1 run's work dir: the checkpoint it saved last is loaded (a file works too)
+    stage1_checkpoint='work_dirs/dinov2_d_stage1_cityscapes',
     auxiliary_head=dict(
         type='UEMHead',
         in_channels=768,

@@ -3,7 +3,8 @@
 _base_ = './dinov2_g.py'
 model = dict(
     stage=2,
-    stage1_checkpoint='work_dirs/dinov2_g_stage1_cityscapes/iter_90000.pth',
+    # the stage-1 run's work dir: the checkpoint it saved last is loaded (a file works too)
+    stage1_checkpoint='work_dirs/dinov2_g_stage1_cityscapes',
     auxiliary_head=dict(
         type='UEMHead',
         in_channels=768,

@@ -51,15 +51,17 @@ model = dict(
         num_classes=19,
         outlier_index=254,  # pasted COCO objects: ignored by the inlier head
         ignore_index=255,
-        num_components=5,
-        memory_size=8000,
-        max_sample_per_component=20,
-        update_interval=5,
-        mean_momentum=0.999,
-        sinkhorn_iters=3,
-        sinkhorn_epsilon=0.05,
         contrast_weight=0.01,
-        score_mode='max_ln'),  # public code; 'logsumexp' = the paper's mixture
+        # GMMClassifier: the public GMMSeg / UEM stage-1 settings
+        gmm_cfg=dict(
+            num_components=5,
+            memory_size=8000,
+            max_sample_per_component=20,
+            update_interval=5,
+            mean_momentum=0.999,
+            sinkhorn_iters=3,
+            sinkhorn_epsilon=0.05,
+            score_mode='max_ln')),  # public code; 'logsumexp' = the paper's mixture
     train_cfg=dict(),
     # 1024x2048 at window 512x1024, stride 128 (4 stage-4 cells): 5 x 9 = 45 windows per
     # image, as the DINOv2 configs

@@ -4,30 +4,13 @@
 # scratch together with the decoder and GMM head (`frozen=False`); stage 2 then
 # freezes all of it, exactly as the paper freezes DINOv2 + the stage-1 network.
 _base_ = [
-    '../../_base_/models/dinov2_g.py', '../../_base_/datasets/cityscapes.py',
+    '../../_base_/models/demo_tiny_g.py', '../../_base_/datasets/cityscapes.py',
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/schedule_demo.py'
 ]
 demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
-crop_size = (168, 336)  # 12 x 24 patches of 14 px
-embed_dims = 96
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3),
-        out_indices=[0, 1, 2, 3],
-        frozen=False,
-        init_cfg=None),
-    decode_head=dict(
-        in_channels=[embed_dims] * 4,
-        channels=64,
-        final_mlp_channels=None,
-        memory_size=1000,  # 19 classes x 5 components x 1000 x 64 floats = 24 MB
-        # GroupNorm(32) instead of the paper's SyncBN: batch 4 of one small scene set gives
-        # noisy BN statistics, and the demo's numbers were made with it
-        norm_cfg=dict(_delete_=True, type='GN', num_groups=32, requires_grad=True),
-    ),
-    test_cfg=dict(_delete_=True, mode='whole'))
+crop_size = (168, 336)  # as the model's (demo_tiny_g.py): 12 x 24 patches of 14 px
+model = dict(backbone=dict(frozen=False))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

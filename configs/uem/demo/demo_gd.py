@@ -7,25 +7,12 @@
 # 0.01-weighted contrastive term, too slowly for 300 steps (measured on this demo: OoD AP 5.6,
 # LR = ID). configs/uem/dinov2_gg_cityscapes.py keeps the public setting for 4000 steps.
 _base_ = [
-    '../../_base_/models/dinov2_gd.py', '../../_base_/datasets/cityscapes_anomalymix.py',
+    '../../_base_/models/demo_tiny_gd.py', '../../_base_/datasets/cityscapes_anomalymix.py',
     '../../_base_/datasets/road_anomaly.py', '../../_base_/default_runtime.py',
     '../../_base_/schedules/schedule_demo.py'
 ]
 demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
-crop_size = (168, 336)
-embed_dims = 96
-model = dict(
-    stage1_checkpoint='work_dirs/demo/stage1/iter_500.pth',
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3),
-        out_indices=[0, 1, 2, 3],
-        init_cfg=None),
-    decode_head=dict(
-        in_channels=[embed_dims] * 4, channels=64, final_mlp_channels=None, memory_size=1000,
-        norm_cfg=dict(_delete_=True, type='GN', num_groups=32, requires_grad=True)),  # stage 1's
-    auxiliary_head=dict(in_channels=embed_dims, mlp_channels=(128, 128, 64)),
-    test_cfg=dict(_delete_=True, mode='whole', score='LLR'))
+crop_size = (168, 336)  # as the model's (demo_tiny_g.py)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -40,6 +27,19 @@ road_anomaly_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
+]
+test_pipeline = road_anomaly_pipeline  # mmseg.apis.inference_model runs it
+tta_pipeline = [  # tools/test.py --tta: 3 scales x 2 flips
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadOoDAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,

@@ -5,7 +5,7 @@ _base_ = [
     '../../_base_/models/demo_deeplabv3plus_tiny.py', '../../_base_/datasets/cityscapes.py',
     '../../_base_/default_runtime.py', '../../_base_/schedules/schedule_demo.py'
 ]
-demo_root = 'work_dirs/demo/data/'
+demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
 crop_size = (84, 168)  # quarter-size crops of the 168 x 336 frames: a CPU trains in ~1 min
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -7,7 +7,7 @@ _base_ = [
     '../../_base_/datasets/cityscapes_anomalymix.py', '../../_base_/datasets/road_anomaly.py',
     '../../_base_/default_runtime.py', '../../_base_/schedules/schedule_demo.py'
 ]
-demo_root = 'work_dirs/demo/data/'
+demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
 crop_size = (84, 168)  # quarter-size crops of the 168 x 336 frames: a CPU trains in ~1 min
 model = dict(
     type='UEMEncoderDecoder',
@@ -33,6 +33,7 @@ road_anomaly_pipeline = [
     dict(type='LoadOoDAnnotations'),
     dict(type='PackSegInputs'),
 ]
+test_pipeline = road_anomaly_pipeline  # mmseg.apis.inference_model runs it
 train_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,
     dataset=dict(data_root=demo_root + 'cityscapes/', pipeline=train_pipeline))

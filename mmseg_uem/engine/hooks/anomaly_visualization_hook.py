@@ -1,23 +1,21 @@
-"""``AnomalyVisualizationHook``: input | predicted segmentation | anomaly heat map, per image.
-
-Shape key: H, W image size.
+"""``AnomalyVisualizationHook``: one titled picture per image of the anomaly prediction.
 
 The twin of mmseg's ``SegVisualizationHook`` for anomaly segmentors. In val / test it draws,
-every ``interval`` batches, one side-by-side PNG per image: the input, the predicted inlier
-segmentation in the Cityscapes palette and the anomaly score as a heat map. With ``show_dir``
-the PNG goes to ``<show_dir>/<name>.png`` (val: ``<show_dir>/val_iter_<i>/...``);
-without it, to the current mmengine visualizer's backends (what mmseg's ``tools/test.py
---show-dir`` configures). With ``out_dir`` every test image's score map and label is saved as
-``<out_dir>/<name>.npz`` (:mod:`mmseg_uem.evaluation.io`) for ``tools/analysis/
-score_maps.py``, and ``<out_dir>/maps.json`` lists them at the end of the test. ``<name>`` is
-the image's path below the dataset's image folder without extension
+every ``interval`` batches, one PNG per image with :mod:`mmseg_uem.visualization`: the input,
+the predicted classes (with a legend), the ground truth if the sample has one, the anomaly
+heat map with its colour bar and, with a ``threshold``, the input with the flagged pixels in
+red. With ``show_dir`` the PNG goes to ``<show_dir>/<name>.png`` (val:
+``<show_dir>/val_iter_<i>/...``); without it, to the current mmengine visualizer's backends
+(what mmseg's ``tools/test.py --show-dir`` configures). With ``out_dir`` every test image's
+score map and label is saved as ``<out_dir>/<name>.npz`` (:mod:`mmseg_uem.evaluation.io`) for
+``tools/analysis/score_maps.py``, and ``<out_dir>/maps.json`` lists them at the end of the
+test. ``<name>`` is the image's path below the dataset's image folder without extension
 (:func:`~mmseg_uem.evaluation.io.output_name`); two images with one name are an error.
 """
 import os.path as osp
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
-import matplotlib
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
@@ -28,45 +26,8 @@ from mmengine.visualization import Visualizer
 from mmseg.registry import HOOKS
 
 from ...evaluation.io import OutputNames, save_anomaly_maps, write_manifest
-
-# Cityscapes trainId colours 0..18 (mmseg CityscapesDataset.METAINFO); other ids are black
-CITYSCAPES_PALETTE = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
-    (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
-    (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
-    (0, 80, 100), (0, 0, 230), (119, 11, 32))
-GAP = 8  # white pixels between the panels
-
-
-def colorize_labels(labels: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
-    """(H, W) class ids -> (H, W, 3) uint8 RGB; ids outside the palette are black."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(palette)] = np.asarray(palette, np.uint8)
-    return lut[np.clip(labels, 0, 255).astype(np.int64)]
-
-
-def heat_map(scores: np.ndarray, *, cmap: str = 'inferno',
-             score_range: Optional[Tuple[float, float]] = None) -> np.ndarray:
-    """(H, W) scores -> (H, W, 3) uint8 RGB; range = finite min / max unless given."""
-    finite = np.isfinite(scores)
-    if score_range is None:
-        lo, hi = (float(scores[finite].min()), float(scores[finite].max())) if finite.any() \
-            else (0.0, 1.0)
-    else:
-        lo, hi = score_range
-    scaled = (np.nan_to_num(scores, posinf=hi, neginf=lo) - lo) / max(hi - lo, 1e-12)
-    rgba = matplotlib.colormaps[cmap](np.clip(scaled, 0.0, 1.0))
-    return (rgba[..., :3] * 255).round().astype(np.uint8)
-
-
-def side_by_side(panels: Sequence[np.ndarray]) -> np.ndarray:
-    """Concatenate (H, W_i, 3) uint8 panels horizontally with white gaps."""
-    height = panels[0].shape[0]
-    gap = np.full((height, GAP, 3), 255, np.uint8)
-    parts = []
-    for panel in panels:
-        parts += [panel, gap]
-    return np.concatenate(parts[:-1], axis=1)
+from ...evaluation.operating_point import resolve_threshold
+from ...visualization import draw_data_sample, resolve_score_range
 
 
 @HOOKS.register_module()
@@ -74,13 +35,18 @@ class AnomalyVisualizationHook(Hook):
     """Draw anomaly predictions and dump score maps during val / test.
 
     Args:
-        draw: draw the side-by-side PNGs (``tools/test.py --show-dir`` switches it on).
+        draw: draw the PNGs (``tools/test.py --show-dir`` switches it on, keeping the other
+            settings of this hook in the config).
         interval: draw every this many batches (1 = every image).
         show_dir: directory of the PNGs; None = the current visualizer's backends.
         out_dir: if set, save every test image's score map and label as ``.npz``.
         cmap: matplotlib colour map of the heat map.
-        score_range: fixed (low, high) of the heat map; None = per image finite min / max.
-        palette: colours of the predicted classes; None = Cityscapes trainIds.
+        score_range: fixed (low, high) of the heat map, the same for every image so colours
+            compare across images (``--score-range``); None = per image finite min / max.
+        threshold: flag the pixels above it in an extra panel: a number, or an operating
+            point file written by ``tools/test.py`` (``operating_point.json``), or None.
+        draw_gt: draw the ground-truth panel when the sample has labels.
+        classes, palette: names and colours of the predicted classes; None = Cityscapes.
         backend_args: mmengine file backend arguments for reading the input image.
     """
 
@@ -94,10 +60,15 @@ class AnomalyVisualizationHook(Hook):
                  *,
                  cmap: str = 'inferno',
                  score_range: Optional[Tuple[float, float]] = None,
+                 threshold: Union[float, str, None] = None,
+                 draw_gt: bool = True,
+                 classes: Optional[Sequence[str]] = None,
                  palette: Optional[Sequence[Sequence[int]]] = None,
                  backend_args: Optional[dict] = None) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        import matplotlib
+
         if cmap not in matplotlib.colormaps:
             raise KeyError(f'unknown matplotlib colour map {cmap!r}')
         self.draw = draw
@@ -105,8 +76,12 @@ class AnomalyVisualizationHook(Hook):
         self.show_dir = show_dir
         self.out_dir = out_dir
         self.cmap = cmap
-        self.score_range = tuple(score_range) if score_range is not None else None
-        self.palette = tuple(palette) if palette is not None else CITYSCAPES_PALETTE
+        self.score_range = resolve_score_range(np.zeros(1), score_range) \
+            if score_range is not None else None
+        self.threshold, self.threshold_name = resolve_threshold(threshold)
+        self.draw_gt = draw_gt
+        self.classes = tuple(classes) if classes is not None else None
+        self.palette = tuple(tuple(p) for p in palette) if palette is not None else None
         self.backend_args = backend_args.copy() if backend_args else None
         self._names: Optional[OutputNames] = None  # the current val / test epoch's names
         if not draw and out_dir is None:
@@ -114,24 +89,13 @@ class AnomalyVisualizationHook(Hook):
                           'nothing', stacklevel=2)
 
     def render(self, data_sample) -> np.ndarray:
-        """(H, 3W + 2 GAP, 3) uint8 RGB: input | predicted classes | anomaly heat map."""
-        scores = data_sample.pred_anomaly_score.data
-        scores = scores.detach().float().cpu().numpy().reshape(scores.shape[-2:])
-        height, width = scores.shape
+        """The picture of one sample, (title + H, total width, 3) uint8 RGB."""
         img = mmcv.imfrombytes(fileio.get(data_sample.img_path, backend_args=self.backend_args),
                                channel_order='rgb')
-        if img.shape[:2] != (height, width):
-            img = mmcv.imresize(img, (width, height))
-        panels = [img]
-        if 'pred_sem_seg' in data_sample:
-            pred = data_sample.pred_sem_seg.data
-            pred = pred.detach().cpu().numpy().reshape(pred.shape[-2:])
-            if pred.shape != (height, width):
-                pred = mmcv.imresize(pred.astype(np.uint8), (width, height),
-                                     interpolation='nearest')
-            panels.append(colorize_labels(pred, self.palette))
-        panels.append(heat_map(scores, cmap=self.cmap, score_range=self.score_range))
-        return side_by_side(panels)
+        return draw_data_sample(img, data_sample, draw_gt=self.draw_gt, cmap=self.cmap,
+                                score_range=self.score_range, threshold=self.threshold,
+                                threshold_name=self.threshold_name, classes=self.classes,
+                                palette=self.palette)
 
     def _before_epoch(self, runner, mode: str = 'train') -> None:
         if mode == 'train':

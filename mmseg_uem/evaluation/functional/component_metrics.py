@@ -3,7 +3,7 @@
 Shape key: H, W image size, G ground-truth components, J predicted components.
 
 Definitions follow SegmentMeIfYouCan/road-anomaly-benchmark
-``road_anomaly_benchmark/metrics/instance_segmentation.py`` (docs/evaluation.md §1):
+``road_anomaly_benchmark/metrics/instance_segmentation.py``:
 - prediction = score >= t*, zeroed in void, with t* the dataset's F1-optimal threshold
   (:func:`..pixel_metrics.best_f1_threshold`; the tool writes ``score > t`` with t the lower edge
   of a histogram bin, i.e. the same operating point up to its binning);
@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+#: the SMIYC component metrics (the one list of their names)
+COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
 SIOU_TAUS = tuple(np.linspace(0.25, 0.75, 11))
 EIGHT_CONNECTED = np.ones((3, 3), dtype=np.uint8)
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .pixel_metrics import (
-    METRIC_NAMES,
+    PIXEL_METRICS,
     UndefinedMetricWarning,
     _check_tpr,
     check_labels,
@@ -171,7 +171,7 @@ class ScoreHistogram:
         return int(self.neg.sum())
 
     def metrics(self, *, tpr: float = 0.95,
-                metrics: Sequence[str] = METRIC_NAMES) -> Dict[str, float]:
+                metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
         """Binned metrics and their guaranteed bounds on the exact metrics.
 
         Returns:
@@ -179,9 +179,9 @@ class ScoreHistogram:
             (bounds); floats in [0, 1], nan where undefined (no positives / no negatives).
         """
         _check_tpr(tpr)
-        unknown = set(metrics) - set(METRIC_NAMES)
+        unknown = set(metrics) - set(PIXEL_METRICS)
         if unknown:
-            raise KeyError(f'unknown metrics {sorted(unknown)}; choose from {METRIC_NAMES}')
+            raise KeyError(f'unknown metrics {sorted(unknown)}; choose from {PIXEL_METRICS}')
         num_pos, num_neg = self.num_pos, self.num_neg
         nan = float('nan')
         keys = [k for m in metrics for k in (m, f'{m}_lo', f'{m}_hi')]
@@ -236,7 +236,7 @@ class ScoreHistogram:
 
 def histogram_metrics(scores: Tensor, labels: Tensor, *, bits: int = 20, tpr: float = 0.95,
                       ignore_index: int = 255,
-                      metrics: Sequence[str] = METRIC_NAMES) -> Dict[str, float]:
+                      metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
     """Binned AP / AUROC / FPR with bounds for one set of pixels; see :class:`ScoreHistogram`."""
     hist = ScoreHistogram.from_scores(scores, labels, bits=bits, ignore_index=ignore_index)
     return hist.metrics(tpr=tpr, metrics=metrics)

@@ -3,7 +3,8 @@
 Shape key: P pixels (valid: label in {0, 1}), Pp positive pixels, Pn negative pixels,
 R runs of equal positive scores.
 
-Definitions (docs/evaluation.md §1). Let t_1 > ... > t_K be the distinct scores, TP_k / FP_k the
+Definitions (those of sklearn and of the SMIYC / UEM tools; README, "Differences from other
+evaluation tools"). Let t_1 > ... > t_K be the distinct scores, TP_k / FP_k the
 positives / negatives with score >= t_k (TP_0 = FP_0 = 0), and P, N the totals. Then
 
     AP    = sum_k (TP_k - TP_{k-1}) / P * TP_k / (TP_k + FP_k)      (sklearn step rule)
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-METRIC_NAMES = ('AP', 'AUROC', 'FPR95')
+#: the pixel metrics, in the order the tools report them (the one list of their names)
+PIXEL_METRICS = ('AP', 'FPR95', 'AUROC')
 
 
 class UndefinedMetricWarning(UserWarning):
@@ -152,23 +154,23 @@ def _check_tpr(tpr: float) -> None:
 
 
 def metrics_from_sorted(pos: Tensor, neg: Tensor, *, tpr: float = 0.95,
-                        metrics: Sequence[str] = METRIC_NAMES) -> Dict[str, float]:
+                        metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
     """AP, AUROC and FPR at ``tpr`` from ascending-sorted positive and negative scores.
 
     Args:
         pos: (Pp,) positive scores sorted ascending.
         neg: (Pn,) negative scores sorted ascending.
         tpr: recall level of the FPR metric; the key is ``'FPR95'`` whatever its value.
-        metrics: subset of ``('AP', 'AUROC', 'FPR95')``.
+        metrics: subset of ``PIXEL_METRICS``.
 
     Returns:
         dict of floats in [0, 1]; nan (with an ``UndefinedMetricWarning``) where undefined:
         all three without positives, AUROC and FPR without negatives.
     """
     _check_tpr(tpr)
-    unknown = set(metrics) - set(METRIC_NAMES)
+    unknown = set(metrics) - set(PIXEL_METRICS)
     if unknown:
-        raise KeyError(f'unknown metrics {sorted(unknown)}; choose from {METRIC_NAMES}')
+        raise KeyError(f'unknown metrics {sorted(unknown)}; choose from {PIXEL_METRICS}')
     num_pos, num_neg = pos.numel(), neg.numel()
     nan = float('nan')
     if num_pos == 0:
@@ -193,15 +195,44 @@ def metrics_from_sorted(pos: Tensor, neg: Tensor, *, tpr: float = 0.95,
         pairs2 = int((r['run'] * (r['neg_lt'] + r['neg_le'])).sum())
         out['AUROC'] = pairs2 / (2.0 * num_pos * num_neg) if num_neg else nan
     if 'FPR95' in metrics:
-        recall = r['tp'].double() / num_pos  # (R,) non-decreasing, last = 1.0
-        k = int(torch.searchsorted(recall, torch.tensor([tpr], dtype=torch.float64,
-                                                         device=recall.device)))
-        out['FPR95'] = int(r['fp'][min(k, recall.numel() - 1)]) / num_neg if num_neg else nan
+        k = _tpr_run(r, num_pos, tpr)
+        out['FPR95'] = int(r['fp'][k]) / num_neg if num_neg else nan
     return {m: out[m] for m in metrics}
 
 
+def _tpr_run(runs: Dict[str, Tensor], num_pos: int, tpr: float) -> int:
+    """Index of the first (highest) threshold of ``runs`` whose TPR reaches ``tpr``."""
+    recall = runs['tp'].double() / num_pos  # (R,) non-decreasing, last = 1.0
+    k = int(torch.searchsorted(recall, torch.tensor([tpr], dtype=torch.float64,
+                                                     device=recall.device)))
+    return min(k, recall.numel() - 1)
+
+
+def operating_point_from_sorted(pos: Tensor, neg: Tensor, *,
+                                tpr: float = 0.95) -> Dict[str, float]:
+    """The threshold at which FPR95 is measured, from ascending-sorted scores.
+
+    Pixels with score >= ``threshold`` are flagged; at it the TPR first reaches ``tpr``
+    and the FPR is the one :func:`metrics_from_sorted` reports as ``'FPR95'``.
+
+    Returns:
+        dict(threshold, tpr (reached), fpr), floats; nan without positives.
+    """
+    _check_tpr(tpr)
+    num_pos, num_neg = pos.numel(), neg.numel()
+    if num_pos == 0:
+        return dict(threshold=float('nan'), tpr=float('nan'), fpr=float('nan'))
+    if pos.dtype != neg.dtype:
+        dtype = torch.promote_types(pos.dtype, neg.dtype)
+        pos, neg = pos.to(dtype), neg.to(dtype)
+    r = _positive_runs(pos, neg.to(pos.device))
+    k = _tpr_run(r, num_pos, tpr)
+    return dict(threshold=float(r['value'][k]), tpr=int(r['tp'][k]) / num_pos,
+                fpr=int(r['fp'][k]) / num_neg if num_neg else float('nan'))
+
+
 def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95, ignore_index: int = 255,
-                  metrics: Sequence[str] = METRIC_NAMES) -> Dict[str, float]:
+                  metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
     """Exact AP, AUROC and FPR at ``tpr`` of pooled pixels (void dropped).
 
     Args:
@@ -209,7 +240,7 @@ def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95, ignore_i
         labels: (...) 0 inlier, 1 anomaly, ``ignore_index`` void; other values raise.
         tpr: recall level of the FPR metric (key ``'FPR95'``).
         ignore_index: void label.
-        metrics: subset of ``('AP', 'AUROC', 'FPR95')``.
+        metrics: subset of ``PIXEL_METRICS``.
 
     Returns:
         dict of floats in [0, 1] (nan where undefined, see :func:`metrics_from_sorted`).

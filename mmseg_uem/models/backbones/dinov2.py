@@ -19,6 +19,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
+from ..utils.freeze import freeze
 from .dinov2_converter import check_state_dict, convert_dinov2_state_dict, read_checkpoint
 from .dinov2_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed
 
@@ -138,8 +139,7 @@ class DINOv2(BaseModule):
         self.mask_token.requires_grad_(False)
         self.blocks[self.out_indices[-1] + 1:].requires_grad_(False)
         if frozen:
-            self.requires_grad_(False)
-            self.eval()
+            freeze([self])
 
     @staticmethod
     def _resolve_out_indices(out_indices: Optional[Sequence[int]], depth: int) -> tuple:

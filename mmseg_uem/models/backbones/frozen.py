@@ -17,6 +17,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils.freeze import freeze
+
 
 @MODELS.register_module()
 class FrozenBackbone(BaseModule):
@@ -50,8 +52,7 @@ class FrozenBackbone(BaseModule):
                                  'backbone, not both')
             backbone['init_cfg'] = init_cfg
         self.backbone = MODELS.build(backbone)
-        self.backbone.requires_grad_(False)
-        self.eval()
+        freeze([self])
         self.patch_size = patch_size if patch_size is not None else _infer_stride(self.backbone)
 
     def train(self, mode: bool = True) -> 'FrozenBackbone':

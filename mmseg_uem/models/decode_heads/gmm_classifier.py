@@ -10,8 +10,9 @@ The Gaussians are not learned by gradient: a FIFO memory per component collects 
 classified embeddings (assigned to components by Sinkhorn), and every ``update_interval``
 training steps an EM M-step moves the means towards the memory and replaces the stds.
 """
+import inspect
 import math
-from typing import NamedTuple, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, all_reduce, get_rank, get_world_size
 from torch import Tensor
 
+from ..utils.checks import after_checks
 from ..utils.gmm import (
     diagonal_gaussian_log_prob,
     em_update,
@@ -154,6 +156,27 @@ class GMMClassifier(nn.Module):
         """Changes whenever ``num_steps`` is modified in place or replaced."""
         return id(self.num_steps), self.num_steps._version
 
+    def contrast_and_update(self, out: GMMOutput, labels: Tensor) -> Tensor:
+        """The training step of a head built on this classifier: the contrastive CE of the
+        raw log-likelihoods against the Sinkhorn-assigned component of every labelled pixel,
+        and the EM state update from the correctly classified ones (queued with
+        :func:`~mmseg_uem.models.utils.checks.after_checks`: inside the segmentor's
+        ``deferred_checks`` it runs after the step's value checks passed).
+
+        Args:
+            out: :meth:`forward`'s output.
+            labels: (P,) long class on the embedding grid, -1 where ignored
+                (:func:`grid_labels`).
+
+        Returns:
+            The unweighted contrastive CE (:func:`contrast_loss`).
+        """
+        targets = self.assign_components(out.log_likelihoods, labels)
+        loss = contrast_loss(out.log_likelihoods, targets)
+        correct = out.scores.detach().argmax(1).flatten() == labels  # (P,) in (b, y, x) order
+        after_checks(lambda: self.update(out.embeddings, targets, correct))
+        return loss
+
     @torch.no_grad()
     def update(self, embeddings: Tensor, targets: Tensor, correct: Tensor) -> None:
         """One training step of the EM state; does nothing in eval mode.
@@ -206,6 +229,19 @@ class GMMClassifier(nn.Module):
             self.stds.copy_(torch.where(refresh, stds.view_as(self.stds), self.stds))
         self.num_steps += 1
         self._host_steps = (step + 1, self._steps_key())
+
+
+def build_gmm_classifier(embed_dims: int, num_classes: int,
+                         gmm_cfg: Optional[dict] = None) -> GMMClassifier:
+    """A :class:`GMMClassifier` from a head's ``gmm_cfg`` (its keyword arguments, over the
+    classifier's own defaults); unknown keys are an error naming them."""
+    gmm_cfg = dict(gmm_cfg or {})
+    valid = [name for name, p in inspect.signature(GMMClassifier).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(gmm_cfg) - set(valid))
+    if unknown:
+        raise ValueError(f'unknown gmm_cfg keys {unknown}; valid: {valid}')
+    return GMMClassifier(embed_dims, num_classes, **gmm_cfg)
 
 
 def _share_over_ranks(counts: Tensor) -> Tuple[Tensor, Tensor]:

@@ -7,9 +7,8 @@ from typing import Optional, Sequence
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.checks import after_checks
 from .decoder_head import PixelDecoderHead
-from .gmm_classifier import GMMClassifier, GMMOutput, contrast_loss, grid_labels
+from .gmm_classifier import GMMOutput, build_gmm_classifier, grid_labels
 
 
 @MODELS.register_module()
@@ -27,19 +26,15 @@ class GMMHead(PixelDecoderHead):
         outlier_index: label id of pasted outliers, ignored by every loss term.
         pyramid, final_mlp_channels: see :class:`UEMPixelDecoder`.
         contrast_weight: weight of the contrastive CE (0.01).
-        Other GMM arguments: see :class:`GMMClassifier`. Remaining kwargs go to
+        gmm_cfg: arguments of the :class:`GMMClassifier` (``num_components``,
+            ``memory_size``, ``update_interval``, ...) over its own defaults. Remaining kwargs go to
         ``BaseDecodeHead`` (``num_classes``, ``ignore_index``, ``norm_cfg``, ``loss_decode``...).
     """
 
     def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
                  num_classes: int = 19, outlier_index: int = 254,
                  pyramid: str = 'simple', final_mlp_channels: Optional[int] = 512,
-                 num_components: int = 5,
-                 memory_size: int = 8000, max_sample_per_component: int = 20,
-                 update_interval: int = 5, mean_momentum: float = 0.999,
-                 std_momentum: float = 0.0, var_floor: float = 1e-2, sinkhorn_iters: int = 3,
-                 sinkhorn_epsilon: float = 0.05, contrast_weight: float = 0.01,
-                 score_mode: str = 'max_ln', score_norm_affine: bool = True,
+                 contrast_weight: float = 0.01, gmm_cfg: Optional[dict] = None,
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  input_transform: str = 'multiple_select', dropout_ratio: float = 0.0,
                  norm_cfg: Optional[dict] = None, loss_decode: Optional[dict] = None,
@@ -51,12 +46,7 @@ class GMMHead(PixelDecoderHead):
             loss_decode=loss_decode, init_cfg=init_cfg, **kwargs)
         del self.conv_seg  # classification is generative
         self.contrast_weight = contrast_weight
-        self.classifier = GMMClassifier(
-            channels, num_classes, num_components=num_components, memory_size=memory_size,
-            max_sample_per_component=max_sample_per_component, update_interval=update_interval,
-            mean_momentum=mean_momentum, std_momentum=std_momentum, var_floor=var_floor,
-            sinkhorn_iters=sinkhorn_iters, sinkhorn_epsilon=sinkhorn_epsilon,
-            score_mode=score_mode, score_norm_affine=score_norm_affine)
+        self.classifier = build_gmm_classifier(channels, num_classes, gmm_cfg)
 
     def _decode(self, inputs: Sequence[Tensor]) -> GMMOutput:
         return self.classifier(self.decoder(self._transform_inputs(inputs)))
@@ -76,9 +66,6 @@ class GMMHead(PixelDecoderHead):
         labels = grid_labels(self._stack_batch_gt(batch_data_samples), out.scores.shape[2:],
                              num_classes=self.num_classes,
                              ignore_labels=(self.ignore_index, self.outlier_index))
-        targets = self.classifier.assign_components(out.log_likelihoods, labels)
-        losses['loss_contrast'] = self.contrast_weight * contrast_loss(out.log_likelihoods,
-                                                                       targets)
-        correct = out.scores.detach().argmax(1).flatten() == labels  # (P,) in (b, y, x) order
-        after_checks(lambda: self.classifier.update(out.embeddings, targets, correct))
+        losses['loss_contrast'] = self.contrast_weight * self.classifier.contrast_and_update(
+            out, labels)
         return losses

@@ -9,7 +9,7 @@ BCE against t (1 on pasted outliers, 0 on inlier pixels), plus alpha * CE(O, t) 
 the GMM classifier, contrast_weight * the contrastive CE (official UEM code,
 ``modeling/ood_segmentation.py: likelihood_ratio_loss``).
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -18,15 +18,11 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils.checks import after_checks, check_finite
-from .gmm_classifier import GMMClassifier, contrast_loss, grid_labels
+from ..utils.checks import check_finite
+from ..utils.scores import likelihood_ratio
+from .gmm_classifier import GMMOutput, build_gmm_classifier, grid_labels
 
 CLASSIFIERS = ('linear', 'gmm')
-# GMMClassifier settings of the official UEM G-G head (configs/segmentation/ood/g_g.yaml)
-_GMM_DEFAULTS = dict(num_components=5, memory_size=8000, max_sample_per_component=20,
-                     update_interval=3, mean_momentum=0.999, std_momentum=0.0, var_floor=1e-2,
-                     sinkhorn_iters=3, sinkhorn_epsilon=0.05, score_mode='max_ln',
-                     score_norm_affine=True)
 
 
 @MODELS.register_module()
@@ -46,7 +42,8 @@ class UEMHead(BaseDecodeHead):
         alpha: weight of CE(O, t) (0.5 for G-G, 0 for G-D / D-D in the official configs).
         contrast_weight: weight of the contrastive CE of the GMM classifier (not scaled by
             alpha, as coded publicly).
-        gmm_cfg: overrides of the GMM classifier defaults (update_interval 3, ...).
+        gmm_cfg: arguments of the :class:`GMMClassifier` over its own defaults, as
+            ``GMMHead``'s (the official G-G values are in ``configs/_base_/models/dinov2_gg.py``).
     """
 
     def __init__(self, in_channels: int = 768, *,
@@ -79,11 +76,8 @@ class UEMHead(BaseDecodeHead):
             width = out
         self.projector = nn.Sequential(*layers)  # Linear indices 0, 2, 4 as the official MLP
         if classifier == 'gmm':
-            del self.conv_seg
-            unknown = set(gmm_cfg or {}) - set(_GMM_DEFAULTS)
-            if unknown:
-                raise ValueError(f'unknown gmm_cfg keys {sorted(unknown)}')
-            self.classifier = GMMClassifier(width, 2, **{**_GMM_DEFAULTS, **(gmm_cfg or {})})
+            del self.conv_seg  # classification is generative
+            self.classifier = build_gmm_classifier(width, 2, gmm_cfg)
         elif gmm_cfg:
             raise ValueError("gmm_cfg is only used with classifier='gmm'")
 
@@ -91,12 +85,17 @@ class UEMHead(BaseDecodeHead):
         x = self._transform_inputs(inputs)  # (B, D, h, w)
         return self.projector(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, E, h, w)
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
-        """Backbone maps -> UEM scores O (B, 2, h, w); O[:, 1] outlier, O[:, 0] inlier."""
+    def _classify(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, Optional[GMMOutput]]:
+        """UEM scores O (B, 2, h, w) and, for the GMM classifier, its full output."""
         feats = self._project(inputs)
         if self.classifier_type == 'gmm':
-            return self.classifier(feats).scores
-        return self.cls_seg(feats)
+            out = self.classifier(feats)
+            return out.scores, out
+        return self.cls_seg(feats), None
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Backbone maps -> UEM scores O (B, 2, h, w); O[:, 1] outlier, O[:, 0] inlier."""
+        return self._classify(inputs)[0]
 
     def loss(self, inputs, batch_data_samples, train_cfg=None) -> dict:
         raise RuntimeError('UEMHead is trained through the likelihood ratio and needs the '
@@ -126,12 +125,7 @@ class UEMHead(BaseDecodeHead):
             ``loss_ce`` (alpha * CE(O, t); only if alpha > 0), ``loss_contrast`` (GMM only);
             O and F are bilinearly upsampled (align_corners=False) to H x W first.
         """
-        feats = self._project(inputs)
-        if self.classifier_type == 'gmm':
-            out = self.classifier(feats)
-            uem_scores = out.scores
-        else:
-            uem_scores = self.cls_seg(feats)
+        uem_scores, gmm_out = self._classify(inputs)
         labels = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
         t = self.uem_targets(labels)
         size = labels.shape[2:]
@@ -140,7 +134,7 @@ class UEMHead(BaseDecodeHead):
                                  align_corners=self.align_corners)  # (B, 2, H, W)
             f_up = F.interpolate(inlier_scores.detach().float(), size=size, mode='bilinear',
                                  align_corners=self.align_corners)  # (B, K, H, W)
-            llr = o_up[:, 1] - o_up[:, 0] - f_up.amax(1)  # (B, H, W)
+            llr = likelihood_ratio(f_up, o_up)[:, 0]  # (B, H, W)
             # NaN / inf in O or F: stop here, before any loss, EM update or optimizer step
             check_finite(llr, what='UEMHead LLR = O1 - O0 - max_k F_k')
             target = t[:, 0]
@@ -150,14 +144,11 @@ class UEMHead(BaseDecodeHead):
                 ce = F.cross_entropy(o_up, target, ignore_index=self.ignore_index,
                                      reduction='sum')
                 losses['loss_ce'] = self.alpha * ce / valid.sum().clamp(min=1)
-        if self.classifier_type == 'gmm':
-            classes = grid_labels(t, feats.shape[2:], num_classes=2,
+        if gmm_out is not None:
+            classes = grid_labels(t, uem_scores.shape[2:], num_classes=2,
                                   ignore_labels=(self.ignore_index, ))
-            targets = self.classifier.assign_components(out.log_likelihoods, classes)
-            losses['loss_contrast'] = self.contrast_weight * contrast_loss(
-                out.log_likelihoods, targets)
-            correct = uem_scores.detach().argmax(1).flatten() == classes
-            after_checks(lambda: self.classifier.update(out.embeddings, targets, correct))
+            losses['loss_contrast'] = self.contrast_weight * self.classifier.contrast_and_update(
+                gmm_out, classes)
         return losses
 
 

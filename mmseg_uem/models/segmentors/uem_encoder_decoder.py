@@ -22,17 +22,17 @@ At test time the inlier scores F (B, K, H, W) and the UEM scores O (B, 2, H, W)
 are averaged over sliding windows *first*; the anomaly score (LLR by default)
 is formed afterwards at the original image size and stored in each data sample
 as ``pred_anomaly_score`` (``PixelData`` of shape (1, H, W), higher = more
-anomalous), next to mmseg's usual ``pred_sem_seg`` and ``seg_logits`` (F only).
+anomalous), next to mmseg's usual ``pred_sem_seg`` and ``seg_logits`` (F only) and,
+with a UEM, ``uem_logits`` (O, (2, H, W)), from which ``UEMTTAModel`` forms the score of
+the averaged views.
 """
 import math
-import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
@@ -43,8 +43,10 @@ from torch import Tensor, nn
 
 from ..backbones import DINOv2, FrozenBackbone
 from ..utils.checks import deferred_checks
-from ..utils.scores import SCORE_MODES, UEM_SCORE_MODES, anomaly_score
+from ..utils.freeze import freeze, keep_frozen
+from ..utils.scores import anomaly_score, check_score_mode
 from ..utils.sliding_window import slide_average
+from .stage1 import load_stage1
 from .stock import check_decode_head, check_segmentor_cfg, drop_pretrained
 
 
@@ -55,10 +57,12 @@ class UEMEncoderDecoder(EncoderDecoder):
     Args:
         stage: 1 trains the inlier decode head; 2 trains only the UEM
             (``auxiliary_head``) with everything of stage 1 frozen.
-        stage1_checkpoint: the stage-1 checkpoint whose backbone and decode head are
-            loaded in :meth:`init_weights`, i.e. before any training step. Needed in
-            stage 2; in stage 1 it makes the run a fine-tuning of that network. A
-            missing file is an error naming it. A stock mmseg model's released
+        stage1_checkpoint: the stage-1 checkpoint, or the work dir of the stage-1 run (its
+            latest checkpoint), whose backbone, neck and decode head are loaded in
+            :meth:`init_weights`, i.e. before any training step
+            (:func:`~mmseg_uem.models.segmentors.stage1.load_stage1`). Needed in stage 2;
+            in stage 1 it makes the run a fine-tuning of that network. A missing or
+            mismatching file is an error naming it. A stock mmseg model's released
             checkpoint is one (its auxiliary head is not read).
         trainable_modules: stage 1 only: names of the modules that train (as in
             ``named_modules()``, e.g. ``['decode_head.conv_seg']``); every other
@@ -150,13 +154,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         """Anomaly score of ``test_cfg.score`` (read at every prediction, so it can be
         changed on a built model); default 'LLR' with a UEM, else 'ID'."""
         score = self.test_cfg.get('score', 'LLR' if self.with_auxiliary_head else 'ID')
-        if score not in SCORE_MODES:
-            raise ValueError(f'unknown test_cfg.score {score!r}; valid: {SCORE_MODES}')
-        if score in UEM_SCORE_MODES and not self.with_auxiliary_head:
-            alone = ', '.join(m for m in SCORE_MODES if m not in UEM_SCORE_MODES)
-            raise ValueError(f'test_cfg.score={score!r} needs the UEM (auxiliary_head); '
-                             f'a stage-1 model can use {alone}')
-        return score
+        return check_score_mode(score, with_uem=self.with_auxiliary_head,
+                                what='test_cfg.score')
 
     # ------------------------------------------------------------------ stages
     @property
@@ -167,10 +166,7 @@ class UEMEncoderDecoder(EncoderDecoder):
         return modules
 
     def _freeze_stage1(self) -> None:
-        for module in self.stage1_modules:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        freeze(self.stage1_modules)
 
     def _freeze_all_but(self, names: List[str]) -> List[nn.Module]:
         """Freeze every parameter outside the modules ``names``; return the outermost
@@ -202,10 +198,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         outside ``trainable_modules``."""
         super().train(mode)
         if self.stage == 2:
-            for module in self.stage1_modules:
-                module.eval()
-        for module in self._frozen_modules:
-            module.eval()
+            keep_frozen(self.stage1_modules)
+        keep_frozen(self._frozen_modules)
         return self
 
     def init_weights(self) -> None:
@@ -213,39 +207,14 @@ class UEMEncoderDecoder(EncoderDecoder):
         if self.stage == 2 or self.stage1_checkpoint is not None:
             self.load_stage1()
 
-    def load_stage1(self) -> None:
-        """Load backbone, neck and decode head from ``stage1_checkpoint``."""
-        path = self.stage1_checkpoint
-        if path is None:
-            raise ValueError(
-                'stage=2 needs model.stage1_checkpoint: the checkpoint of the stage-1 run '
-                '(train the matching configs/uem/*_stage1_*.py config first)')
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'stage-1 checkpoint not found: {path}. Train the stage-1 config first '
-                '(see README, "Training"), or point model.stage1_checkpoint at it.')
-        try:
-            # weights_only loading (torch >= 2.6 default; mmengine's own objects allowed)
-            ckpt = _load_checkpoint(path, map_location='cpu')
-        except Exception as err:
-            raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
-        state = ckpt.get('state_dict', ckpt)
+    def load_stage1(self) -> str:
+        """Load backbone, neck and decode head from ``stage1_checkpoint``; returns the
+        file read."""
         prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
         # parameters a head adds to a stage-1 network for fine-tuning (PEBAL's abstention)
         new = tuple('decode_head.' + p
                     for p in getattr(self.decode_head, 'stage1_missing_prefixes', ()))
-        own = {k: v for k, v in self.state_dict().items()
-               if k.startswith(prefixes) and not (new and k.startswith(new))}
-        missing = sorted(k for k in own if k not in state)
-        mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
-        if missing or mismatched:
-            raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
-                           f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
-        self.load_state_dict({k: state[k] for k in own}, strict=False)
-        # e.g. a stock model's auxiliary head: a training-time loss, not part of stage 1
-        unread = sorted({k.split('.')[0] for k in state if not k.startswith(prefixes)})
-        print_log(f'loaded stage 1 ({len(own)} tensors) from {path}'
-                  + (f'; not read: {unread}' if unread else ''), logger='current')
+        return load_stage1(self, self.stage1_checkpoint, prefixes=prefixes, exclude=new)
 
     # --------------------------------------------------------------- training
     @property
@@ -270,13 +239,23 @@ class UEMEncoderDecoder(EncoderDecoder):
         with deferred_checks(enabled=(self.train_cfg or {}).get('check_values', True)):
             if self.stage == 1:  # the backbone runs once per step
                 return self._decode_head_forward_train(self.extract_feat(inputs), data_samples)
-            # Stage 2: backbone, neck and inlier head are frozen, eval-mode functions of the
-            # input (no graph: a stock backbone does not run itself under no_grad)
+            # Stage 2: backbone and neck are frozen, eval-mode functions of the input (no
+            # graph: a stock backbone does not run itself under no_grad)
             with torch.no_grad():
                 x = self.extract_feat(inputs)
-                inlier_scores = self.decode_head.forward(x)
-            losses = self.auxiliary_head.loss_by_uem(x, inlier_scores, data_samples,
-                                                     self.train_cfg)
+            return self._auxiliary_head_forward_train(x, data_samples)
+
+    def _auxiliary_head_forward_train(self, inputs: List[Tensor],
+                                      data_samples: SampleList) -> dict:
+        """Stage-2 losses (``uem.loss_*``) of the UEM from the backbone maps ``inputs``.
+
+        The inlier head is a frozen, eval-mode function of the maps: its scores F are
+        computed without autograd and passed to ``UEMHead.loss_by_uem``, which needs them
+        for the likelihood ratio (mmseg's version calls ``auxiliary_head.loss``)."""
+        with torch.no_grad():
+            inlier_scores = self.decode_head.forward(inputs)
+        losses = self.auxiliary_head.loss_by_uem(inputs, inlier_scores, data_samples,
+                                                 self.train_cfg)
         return {f'uem.{k}': v for k, v in losses.items()}
 
     # -------------------------------------------------------------- inference
@@ -401,15 +380,19 @@ def split_maps(logits: Tensor, num_classes: int) -> Tuple[Tensor, Optional[Tenso
 def prediction_fields(logits: Tensor, *, num_classes: int, score: str) -> dict:
     """(1, K [+ 2], H, W) F and O -> the prediction fields of one data sample.
 
-    ``seg_logits`` F (K, H, W), ``pred_sem_seg`` argmax (1, H, W) and
+    ``seg_logits`` F (K, H, W), ``pred_sem_seg`` argmax (1, H, W),
     ``pred_anomaly_score`` (1, H, W) float32 by
-    :func:`~mmseg_uem.models.utils.scores.anomaly_score` with mode ``score``; O is the
-    channels after the first ``num_classes`` (none for a stage-1 model).
+    :func:`~mmseg_uem.models.utils.scores.anomaly_score` with mode ``score`` and, with a
+    UEM, ``uem_logits`` O (2, H, W), from which ``UEMTTAModel`` forms the score of averaged
+    views; O is the channels after the first ``num_classes`` (none for a stage-1 model).
     """
     inlier, uem = split_maps(logits, num_classes)
     anomaly = anomaly_score(inlier, uem, mode=score)
-    return {
+    fields = {
         'seg_logits': PixelData(data=inlier[0]),
         'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
         'pred_anomaly_score': PixelData(data=anomaly[0].float()),
     }
+    if uem is not None:
+        fields['uem_logits'] = PixelData(data=uem[0])
+    return fields

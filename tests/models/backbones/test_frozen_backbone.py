@@ -1,14 +1,11 @@
 """Tests of FrozenBackbone on tiny mmpretrain ViT (CLIP-style) and mmseg Swin backbones."""
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_uem  # noqa: F401  (registration)
 from mmseg_uem.models.backbones import FrozenBackbone
 from mmseg_uem.models.decode_heads import UEMPixelDecoder
-
-init_default_scope('mmseg')  # as the configs: mmpretrain types are named with their scope
 
 # CLIP-style ViT (pre-norm, no patch-embed bias, QuickGELU), 4 blocks of 32 dims, patch 8;
 # dropout on so that a module left in train mode would give random outputs

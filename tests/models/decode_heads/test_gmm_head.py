@@ -7,14 +7,13 @@ import socket
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from torch.distributions import Independent, Normal
 
 from mmseg_uem.models.decode_heads import GMMClassifier, GMMHead
 from mmseg_uem.models.decode_heads.gmm_classifier import grid_labels
 from mmseg_uem.models.utils.gmm import em_update
+from mmseg_uem.testing.batches import label_samples
 
 DIMS, CLASSES, COMPS = 32, 3, 2
 EM_BUFFERS = ('means', 'stds', 'memory', 'memory_ptr', 'num_steps')
@@ -22,7 +21,8 @@ EM_BUFFERS = ('means', 'stds', 'memory', 'memory_ptr', 'num_steps')
 
 def _head(**kwargs):
     cfg = dict(type='GMMHead', in_channels=[DIMS] * 4, channels=32, num_classes=CLASSES,
-               num_components=COMPS, memory_size=30, final_mlp_channels=16)
+               final_mlp_channels=16,
+               gmm_cfg=dict(num_components=COMPS, memory_size=30, **kwargs.pop('gmm_cfg', {})))
     cfg.update(kwargs)
     torch.manual_seed(0)
     return MODELS.build(cfg)
@@ -33,13 +33,6 @@ def _inputs(batch=2, height=3, width=4, seed=0):
     return [torch.randn(batch, DIMS, height, width, generator=g) for _ in range(4)]
 
 
-def _samples(labels):
-    out = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab[None].long())
-        out.append(s)
-    return out
 
 
 def _labels(batch=2, height=12, width=16, seed=0):
@@ -78,7 +71,7 @@ def test_forward_shape_and_scores_match_distributions():
 
 
 def test_logsumexp_mode_is_equal_weight_mixture():
-    head = _head(score_mode='logsumexp').eval()
+    head = _head(gmm_cfg=dict(score_mode='logsumexp')).eval()
     assert head.classifier.score_norm is None
     out = head._decode(_inputs())
     per_class = out.log_likelihoods.view(-1, CLASSES, COMPS)
@@ -96,16 +89,19 @@ def test_scores_float32_under_autocast():
 
 def test_bad_config_raises():
     with pytest.raises(ValueError, match='score_mode'):
-        _head(score_mode='max')
+        _head(gmm_cfg=dict(score_mode='max'))
     with pytest.raises(ValueError, match='4 equal'):
         _head(in_channels=[DIMS, DIMS, DIMS, 16])
     with pytest.raises(ValueError):
         GMMClassifier(8, 2, memory_size=10, max_sample_per_component=20)
+    with pytest.raises(ValueError,
+                       match=r"unknown gmm_cfg keys \['memory'\]; valid: .*'memory_size'"):
+        _head(gmm_cfg=dict(memory=10))
 
 
 def test_loss_finite_and_every_parameter_gets_a_gradient():
     head = _head().train()
-    losses = head.loss(_inputs(), _samples(_labels()), None)
+    losses = head.loss(_inputs(), label_samples(_labels()), None)
     assert set(losses) == {'loss_ce', 'loss_contrast', 'acc_seg'}
     assert all(torch.isfinite(v) for v in losses.values())
     _total(losses).backward()
@@ -121,22 +117,22 @@ def test_loss_finite_and_every_parameter_gets_a_gradient():
 def test_outlier_and_void_pixels_are_ignored():
     head = _head().eval()  # eval: nothing updates, so repeated calls are comparable
     lab = _labels()
-    ref = head.loss(_inputs(), _samples(lab), None)
+    ref = head.loss(_inputs(), label_samples(lab), None)
     relabelled = lab.clone()
     relabelled[lab == 254] = 255
-    same = head.loss(_inputs(), _samples(relabelled), None)
+    same = head.loss(_inputs(), label_samples(relabelled), None)
     for key in ('loss_ce', 'loss_contrast'):
         torch.testing.assert_close(ref[key], same[key])
     # labels 254 and 255 never become contrast targets
     out = head._decode(_inputs())
-    classes = grid_labels(head._stack_batch_gt(_samples(lab)), (12, 16), num_classes=CLASSES,
+    classes = grid_labels(head._stack_batch_gt(label_samples(lab)), (12, 16), num_classes=CLASSES,
                           ignore_labels=(255, 254))
     targets = head.classifier.assign_components(out.log_likelihoods, classes)
     assert ((targets == -1) == (classes == -1)).all()
     valid = classes >= 0
     assert (targets[valid] // COMPS == classes[valid]).all()  # class-c pixels -> [cC, (c+1)C)
     # an all-ignored batch gives finite zero losses
-    void = head.loss(_inputs(), _samples(torch.full_like(lab, 254)), None)
+    void = head.loss(_inputs(), label_samples(torch.full_like(lab, 254)), None)
     assert float(void['loss_ce'].detach()) == 0.0
     assert float(void['loss_contrast'].detach()) == 0.0
 
@@ -145,12 +141,12 @@ def test_buffers_change_only_in_train_mode():
     head = _head()
     before = _em_state(head)
     head.eval()
-    head.loss(_inputs(), _samples(_labels()), None)
+    head.loss(_inputs(), label_samples(_labels()), None)
     head(_inputs())
     for k, v in _em_state(head).items():
         assert torch.equal(v, before[k]), k
     head.train()
-    head.loss(_inputs(), _samples(_labels()), None)
+    head.loss(_inputs(), label_samples(_labels()), None)
     after = _em_state(head)
     assert int(after['num_steps']) == 1
     assert not torch.equal(after['memory'], before['memory'])
@@ -162,19 +158,19 @@ def test_buffers_change_only_in_train_mode():
 def test_em_state_round_trips_and_resume_is_identical():
     head = _head().train()
     for seed in range(2):
-        head.loss(_inputs(seed=seed), _samples(_labels(seed=seed)), None)
+        head.loss(_inputs(seed=seed), label_samples(_labels(seed=seed)), None)
     state = copy.deepcopy(head.state_dict())
     for key in EM_BUFFERS:
         assert f'classifier.{key}' in state
     torch.manual_seed(123)  # a fresh head draws different random buffers
     fresh = MODELS.build(dict(type='GMMHead', in_channels=[DIMS] * 4, channels=32,
-                              num_classes=CLASSES, num_components=COMPS, memory_size=30,
-                              final_mlp_channels=16)).train()
+                              num_classes=CLASSES, final_mlp_channels=16,
+                              gmm_cfg=dict(num_components=COMPS, memory_size=30))).train()
     assert not torch.equal(fresh.classifier.memory, head.classifier.memory)
     fresh.load_state_dict(state)
     for seed in (5, 6, 7):
-        head.loss(_inputs(seed=seed), _samples(_labels(seed=seed)), None)
-        fresh.loss(_inputs(seed=seed), _samples(_labels(seed=seed)), None)
+        head.loss(_inputs(seed=seed), label_samples(_labels(seed=seed)), None)
+        fresh.loss(_inputs(seed=seed), label_samples(_labels(seed=seed)), None)
     for k, v in _em_state(head).items():
         assert torch.equal(v, getattr(fresh.classifier, k)), k
 
@@ -272,14 +268,14 @@ def test_frozen_head_is_bitwise_stable():
     head.requires_grad_(False)
     state = copy.deepcopy(head.state_dict())
     first = head(_inputs())
-    head.loss(_inputs(), _samples(_labels()), None)
+    head.loss(_inputs(), label_samples(_labels()), None)
     assert torch.equal(first, head(_inputs()))
     for k, v in head.state_dict().items():
         assert torch.equal(v, state[k]), k
 
 
 def test_gmm_head_is_gmmhead_subclass_with_defaults():
-    head = GMMHead([DIMS] * 4, 32, num_classes=CLASSES, memory_size=40)
+    head = GMMHead([DIMS] * 4, 32, num_classes=CLASSES, gmm_cfg=dict(memory_size=40))
     clf = head.classifier
     assert (clf.num_components, clf.update_interval, clf.max_sample_per_component) == (5, 5, 20)
     assert clf.mean_momentum == 0.999 and clf.var_floor == 1e-2 and head.contrast_weight == 0.01
@@ -341,7 +337,7 @@ def test_full_size_head_on_cuda_under_bf16_autocast():
     inputs = [torch.randn(2, 768, 37, 74, device='cuda') for _ in range(4)]
     labels = torch.randint(0, 19, (2, 518, 1036), device='cuda')
     with torch.autocast('cuda', dtype=torch.bfloat16):
-        losses = head.loss(inputs, _samples(labels), None)
+        losses = head.loss(inputs, label_samples(labels), None)
         scores = head(inputs)
     assert scores.dtype == torch.float32 and scores.shape == (2, 19, 148, 296)
     _total(losses).backward()

@@ -4,6 +4,7 @@ import torch
 from mmseg.registry import MODELS
 
 from mmseg_uem.models.decode_heads import UEMPixelDecoder
+from mmseg_uem.testing.batches import label_samples
 
 
 def _maps(batch=2, dims=32, height=5, width=7, seed=0):
@@ -60,15 +61,6 @@ def test_bad_inputs_raise():
         decoder(_maps(height=1))
 
 
-def _samples(labels):
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    out = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab[None].long())
-        out.append(s)
-    return out
 
 
 def test_linear_decoder_head_forward_loss_and_ignored_labels():
@@ -82,11 +74,11 @@ def test_linear_decoder_head_forward_loss_and_ignored_labels():
     lab = torch.randint(0, 3, (2, 40, 56))
     lab[:, :5] = 254
     lab[:, -5:] = 255
-    losses = head.loss(_maps(), _samples(lab), None)
+    losses = head.loss(_maps(), label_samples(lab), None)
     as_void = lab.clone()
     as_void[lab == 254] = 255
     torch.testing.assert_close(losses['loss_ce'],
-                               head.loss(_maps(), _samples(as_void), None)['loss_ce'])
+                               head.loss(_maps(), label_samples(as_void), None)['loss_ce'])
     # CE averaged over the non-ignored pixels only (as F.cross_entropy with ignore_index)
     up = torch.nn.functional.interpolate(logits, size=(40, 56), mode='bilinear')
     expected = torch.nn.functional.cross_entropy(up, as_void, ignore_index=255)
@@ -175,7 +167,7 @@ def test_hierarchical_bad_config_and_inputs_raise():
 @pytest.mark.parametrize('head_type', ['GMMHead', 'LinearDecoderHead'])
 def test_heads_take_hierarchical_maps(head_type):
     torch.manual_seed(0)
-    extra = dict(memory_size=30, num_components=2) if head_type == 'GMMHead' else {}
+    extra = dict(gmm_cfg=dict(memory_size=30, num_components=2)) if head_type == 'GMMHead' else {}
     head = MODELS.build(dict(type=head_type, in_channels=SWIN_LIKE, channels=32, num_classes=3,
                              pyramid='none', final_mlp_channels=16, **extra))
     assert head.decoder.pyramid == 'none' and head.decoder.in_channels == SWIN_LIKE
@@ -184,7 +176,7 @@ def test_heads_take_hierarchical_maps(head_type):
     lab = torch.randint(0, 3, (2, 64, 96))
     lab[:, :4] = 255
     lab[:, -4:, :8] = 254
-    losses = head.loss(maps, _samples(lab), None)
+    losses = head.loss(maps, label_samples(lab), None)
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     assert torch.isfinite(total)
     total.backward()

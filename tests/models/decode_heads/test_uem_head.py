@@ -4,11 +4,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 from mmseg_uem.models.decode_heads import GMMClassifier, UEMHead
+from mmseg_uem.testing.batches import label_samples
 
 DIMS, INLIERS = 24, 4
 
@@ -37,13 +36,6 @@ def _labels(batch=2, height=12, width=16, seed=0):
     return lab
 
 
-def _samples(labels):
-    out = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab[None].long())
-        out.append(s)
-    return out
 
 
 def _inlier_scores(batch=2, seed=1):
@@ -57,7 +49,9 @@ def test_parameter_count_of_the_paper():
     gmm = UEMHead(768, classifier='gmm', gmm_cfg=dict(memory_size=20))
     # the MLP plus the GMM's two LayerNorms (256 and 2 wide); means / stds are buffers
     assert sum(p.numel() for p in gmm.parameters()) == 787_712 + 516
-    assert gmm.classifier.update_interval == 3 and gmm.classifier.num_components == 5
+    # the classifier's own defaults, as in GMMHead; the official G-G value (EM every 3 steps)
+    # is in the config (tests/test_configs.py)
+    assert gmm.classifier.update_interval == 5 and gmm.classifier.num_components == 5
 
 
 @pytest.mark.parametrize('classifier', ['linear', 'gmm'])
@@ -69,7 +63,7 @@ def test_forward_shape(classifier):
 
 def test_standard_loss_raises_clearly():
     with pytest.raises(RuntimeError, match='loss_by_uem'):
-        _head().loss(_inputs(), _samples(_labels()), None)
+        _head().loss(_inputs(), label_samples(_labels()), None)
 
 
 def test_bad_config_raises():
@@ -93,7 +87,7 @@ def test_targets():
 def test_llr_loss_equals_formula(classifier):
     head = _head(classifier).eval()  # eval: the GMM memory does not move between calls
     inputs, lab, f = _inputs(), _labels(), _inlier_scores()
-    losses = head.loss_by_uem(inputs, f, _samples(lab))
+    losses = head.loss_by_uem(inputs, f, label_samples(lab))
     o = head(inputs)
     o_up = F.interpolate(o, size=(12, 16), mode='bilinear', align_corners=False)
     f_up = F.interpolate(f, size=(12, 16), mode='bilinear', align_corners=False)
@@ -112,13 +106,13 @@ def test_llr_loss_equals_formula(classifier):
 def test_ignored_pixels_do_not_matter_and_alpha_zero_drops_ce():
     head = _head(alpha=0.0).eval()
     lab = _labels()
-    ref = head.loss_by_uem(_inputs(), _inlier_scores(), _samples(lab))
+    ref = head.loss_by_uem(_inputs(), _inlier_scores(), label_samples(lab))
     assert set(ref) == {'loss_bce'}
     relabelled = lab.clone()
     relabelled[lab == 255] = 100
-    same = head.loss_by_uem(_inputs(), _inlier_scores(), _samples(relabelled))
+    same = head.loss_by_uem(_inputs(), _inlier_scores(), label_samples(relabelled))
     torch.testing.assert_close(ref['loss_bce'], same['loss_bce'])
-    void = head.loss_by_uem(_inputs(), _inlier_scores(), _samples(torch.full_like(lab, 255)))
+    void = head.loss_by_uem(_inputs(), _inlier_scores(), label_samples(torch.full_like(lab, 255)))
     assert float(void['loss_bce'].detach()) == 0.0
     void['loss_bce'].backward()  # a graph, no NaN
 
@@ -128,8 +122,8 @@ def test_outlier_pixels_with_higher_llr_lower_the_loss():
     lab = torch.full((1, 4, 4), 254)
     f = torch.zeros(1, INLIERS, 4, 4)
     inputs = _inputs(batch=1)
-    low = head.loss_by_uem(inputs, f + 1.0, _samples(lab))['loss_bce']
-    high = head.loss_by_uem(inputs, f - 1.0, _samples(lab))['loss_bce']
+    low = head.loss_by_uem(inputs, f + 1.0, label_samples(lab))['loss_bce']
+    high = head.loss_by_uem(inputs, f - 1.0, label_samples(lab))['loss_bce']
     assert high < low  # lower inlier evidence -> larger LLR -> smaller BCE on outliers
 
 
@@ -137,7 +131,7 @@ def test_outlier_pixels_with_higher_llr_lower_the_loss():
 def test_gradients_reach_only_the_uem(classifier):
     head = _head(classifier).train()
     f = _inlier_scores().requires_grad_(True)
-    losses = head.loss_by_uem(_inputs(), f, _samples(_labels()))
+    losses = head.loss_by_uem(_inputs(), f, label_samples(_labels()))
     sum(losses.values()).backward()
     assert f.grad is None  # the frozen inlier scores are a fixed offset
     for name, p in head.named_parameters():
@@ -148,11 +142,11 @@ def test_gmm_memory_moves_in_train_mode_only():
     head = _head('gmm')
     state = copy.deepcopy(head.classifier.state_dict())
     head.eval()
-    head.loss_by_uem(_inputs(), _inlier_scores(), _samples(_labels()))
+    head.loss_by_uem(_inputs(), _inlier_scores(), label_samples(_labels()))
     for k, v in head.classifier.state_dict().items():
         assert torch.equal(v, state[k]), k
     head.train()
-    head.loss_by_uem(_inputs(), _inlier_scores(), _samples(_labels()))
+    head.loss_by_uem(_inputs(), _inlier_scores(), label_samples(_labels()))
     assert int(head.classifier.num_steps) == 1
     assert not torch.equal(head.classifier.memory, state['memory'])
 

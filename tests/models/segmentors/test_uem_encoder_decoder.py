@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
-from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
@@ -18,9 +17,9 @@ from mmseg.structures import SegDataSample
 
 import mmseg_uem  # noqa: F401  (registers the modules)
 from mmseg_uem.models.segmentors import window_grid
+from mmseg_uem.testing.models import segmentor_cfg
 
 torch.set_num_threads(2)
-init_default_scope('mmseg')  # as configs' default_scope: the preprocessor is mmseg's
 DIMS, CLASSES, OUTLIER, VOID = 32, 3, 254, 255
 GN = dict(type='GN', num_groups=4, requires_grad=True)
 GMM_SMALL = dict(num_components=2, memory_size=12, max_sample_per_component=4,
@@ -33,19 +32,13 @@ VARIANTS = {  # (inlier head, UEM classifier)
 
 
 def model_cfg(head='GMMHead', uem=None, stage=1, **kw) -> dict:
-    decode = dict(type=head, in_channels=[DIMS] * 4, channels=16, num_classes=CLASSES,
-                  final_mlp_channels=16, norm_cfg=GN, outlier_index=OUTLIER)
-    if head == 'GMMHead':
-        decode.update(GMM_SMALL)
-    cfg = dict(type='UEMEncoderDecoder', stage=stage, data_preprocessor=PREPROCESSOR,
-               backbone=dict(type='DINOv2', out_indices=(0, 1, 2, 3), img_size=56,
-                             arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2)),
-               decode_head=decode)
-    if uem is not None:
-        cfg['auxiliary_head'] = dict(
-            type='UEMHead', in_channels=DIMS, mlp_channels=(16, 16, 8), classifier=uem,
-            num_inlier_classes=CLASSES, outlier_index=OUTLIER, alpha=0.5,
-            gmm_cfg=GMM_SMALL if uem == 'gmm' else None)
+    variant = ('G' if head == 'GMMHead' else 'D') + {None: '', 'gmm': '-G', 'linear': '-D'}[uem]
+    cfg = segmentor_cfg(variant, arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2),
+                        out_indices=(0, 1, 2, 3), channels=16, num_classes=CLASSES,
+                        mlp_channels=(16, 16, 8), final_mlp_channels=16, norm_cfg=GN,
+                        gmm_cfg=GMM_SMALL, alpha=0.5, backbone=dict(img_size=56),
+                        data_preprocessor=PREPROCESSOR)
+    cfg['stage'] = stage
     cfg.update(kw)
     return cfg
 
@@ -202,7 +195,7 @@ def test_stage_config_errors(tmp_path):
     broken = tmp_path / 'broken.pth'
     broken.write_bytes(path.read_bytes()[:200])
     model = build(model_cfg(uem='linear', stage=2, stage1_checkpoint=str(broken)))
-    with pytest.raises(RuntimeError, match='could not load the stage-1 checkpoint .*broken.pth'):
+    with pytest.raises(ValueError, match='stage-1 checkpoint .*broken.pth is truncated'):
         model.init_weights()
 
 

@@ -5,7 +5,13 @@ import pytest
 import torch
 from torchvision.transforms import functional as TF
 
-from mmseg_uem.models.utils.scores import SCORE_MODES, anomaly_score
+from mmseg_uem.models.utils.scores import (
+    SCORE_MODES,
+    STAGE1_SCORE_MODES,
+    UEM_SCORE_MODES,
+    anomaly_score,
+    check_score_mode,
+)
 
 # one image, 3 classes, 1 x 2 pixels
 F_SCORES = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.5]]).reshape(1, 3, 1, 2)
@@ -82,6 +88,25 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError):
         anomaly_score(F_SCORES, O_SCORES.repeat(1, 2, 1, 1))
     assert anomaly_score(F_SCORES, mode='MSP').shape == (1, 1, 1, 2)
+
+
+def test_check_score_mode_knows_which_modes_need_the_uem():
+    assert set(UEM_SCORE_MODES) == {'LLR', 'OoD', 'O1'}
+    assert STAGE1_SCORE_MODES == ('ID', 'MSP', 'MaxLogit', 'Energy', 'RbA', 'PEBAL')
+    for mode in SCORE_MODES:
+        assert check_score_mode(mode, with_uem=True) == mode
+    for mode in STAGE1_SCORE_MODES:
+        assert check_score_mode(mode, with_uem=False) == mode
+    with pytest.raises(ValueError, match=r"test_cfg.score='OoD' needs the UEM.*ID, MSP"):
+        check_score_mode('OoD', with_uem=False, what='test_cfg.score')
+    with pytest.raises(ValueError, match="unknown test_cfg.score 'llr'"):
+        check_score_mode('llr', with_uem=True, what='test_cfg.score')
+
+
+def test_id_and_maxlogit_are_one_formula():
+    torch.manual_seed(0)
+    f = torch.randn(2, 5, 3, 4)
+    assert torch.equal(anomaly_score(f, mode='ID'), anomaly_score(f, mode='MaxLogit'))
 
 
 def test_pebal_is_the_energy_map_smoothed_as_pebal_does():

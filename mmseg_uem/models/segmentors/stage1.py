@@ -1,0 +1,117 @@
+"""The stage-1 -> stage-2 hand-over: where the stage-1 checkpoint is, and loading it.
+
+``model.stage1_checkpoint`` of a stage-2 config is a checkpoint file or the work dir of the
+stage-1 run (resolved to the checkpoint that run saved last, by mmengine's own
+``find_latest_checkpoint``), so no config names an iteration. :func:`resolve_stage1_checkpoint`
+is the one check, used by the tools' pre-flight (before the Runner starts) and by
+:func:`load_stage1` (``UEMEncoderDecoder.init_weights``), with one message.
+"""
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
+
+from mmengine.logging import print_log
+from mmengine.runner import CheckpointLoader, find_latest_checkpoint
+from torch import Tensor, nn
+
+from ...utils.checkpoint import check_checkpoint_file
+
+
+def _missing(path: Optional[str], stage1_config: Optional[str], why: str,
+             needed_by: str) -> FileNotFoundError:
+    work_dir = path if path and osp.isdir(path) else osp.dirname(path or '') or 'DIR'
+    head = f'{needed_by} needs the stage-1 checkpoint model.stage1_checkpoint={path!r}, {why}'
+    if stage1_config is None:  # no stage-1 config named: ours, or a stock model's release
+        return FileNotFoundError(
+            f'{head}: the trained model the UEM is added to (for a stock mmseg model, the '
+            "model-zoo file named in the config's comments: download it there; for a model of "
+            'this project, train the matching configs/uem/*_stage1_* config: python '
+            f'tools/train.py CONFIG --work-dir {work_dir}), or --cfg-options '
+            'model.stage1_checkpoint=PATH')
+    return FileNotFoundError(
+        f'{head}. Train stage 1 first:\n'
+        f'    python tools/train.py {stage1_config} --work-dir {work_dir}\n'
+        f'or run both stages with: bash tools/train_two_stage.sh <this config>\n'
+        f'or point to an existing checkpoint: --cfg-options model.stage1_checkpoint=PATH')
+
+
+def find_checkpoint(path: str) -> Optional[str]:
+    """The checkpoint file that ``path`` (a file, or a run's work dir) designates, or None
+    if there is none yet. A work dir's ``last_checkpoint`` holds an absolute path; if the
+    dir was moved, the file of that name inside ``path`` is taken."""
+    if not osp.isdir(path):
+        return path if osp.isfile(path) else None
+    last = find_latest_checkpoint(path)
+    if last is None:
+        return None
+    if osp.isfile(last):
+        return last
+    moved = osp.join(path, osp.basename(last))
+    return moved if osp.isfile(moved) else None
+
+
+def resolve_stage1_checkpoint(path: Optional[str], *, stage1_config: Optional[str] = None,
+                              needed_by: str = 'stage 2') -> str:
+    """Check ``model.stage1_checkpoint`` and return the checkpoint file it designates.
+
+    Args:
+        path: a checkpoint file or a stage-1 work dir.
+        stage1_config: the config that trains stage 1, named in the error.
+        needed_by: what needs the checkpoint, named in the error ('stage 2', or
+            'fine-tuning' for a stage-1 run started from it).
+
+    Raises:
+        ValueError: ``path`` is None, or the file is truncated / not a torch checkpoint.
+        FileNotFoundError: no such file, or a work dir without a saved checkpoint; the
+            message says how to train stage 1.
+    """
+    if path is None:
+        raise ValueError('stage=2 needs model.stage1_checkpoint: the checkpoint (or the work '
+                         'dir) of the stage-1 run (train the matching '
+                         'configs/uem/*_stage1_*.py config first)')
+    found = find_checkpoint(path)
+    if found is None:
+        why = ('a work dir without a saved checkpoint (no last_checkpoint file, or the file it '
+               'names is gone)' if osp.isdir(path) else 'which does not exist')
+        raise _missing(path, stage1_config, why, needed_by)
+    check_checkpoint_file(found, what='stage-1 checkpoint')
+    return found
+
+
+def stage1_state_dict(path: str, own: Dict[str, Tensor], *,
+                      prefixes: Sequence[str]) -> Tuple[Dict[str, Tensor], list]:
+    """The tensors of ``own`` (name -> tensor) read from the stage-1 checkpoint ``path``, and
+    the top-level names of the checkpoint's entries outside ``prefixes`` (e.g. a stock
+    model's auxiliary head: a training-time loss, not part of stage 1).
+
+    Loaded with ``weights_only`` (torch >= 2.6 default; mmengine's own objects allowed).
+    Raises RuntimeError naming the file if it cannot be read, KeyError listing missing keys
+    and shape mismatches (up to 20 of each)."""
+    try:
+        ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except Exception as err:
+        raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
+    state = ckpt.get('state_dict', ckpt)
+    missing = sorted(k for k in own if k not in state)
+    mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+    if missing or mismatched:
+        raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
+                       f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
+    unread = sorted({k.split('.')[0] for k in state if not k.startswith(tuple(prefixes))})
+    return {k: state[k] for k in own}, unread
+
+
+def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str],
+                exclude: Sequence[str] = ()) -> str:
+    """Load the parameters and buffers of ``model`` under ``prefixes`` (the stage-1 modules,
+    e.g. ``('backbone.', 'decode_head.')``) from ``path`` (a file or a stage-1 work dir);
+    returns the file read. Nothing else of ``model`` changes; names under ``exclude``
+    (parameters a fine-tuning head adds to the stage-1 network) are not read."""
+    ckpt = resolve_stage1_checkpoint(path)
+    exclude = tuple(exclude)
+    own = {k: v for k, v in model.state_dict().items()
+           if k.startswith(tuple(prefixes)) and not (exclude and k.startswith(exclude))}
+    state, unread = stage1_state_dict(ckpt, own, prefixes=prefixes)
+    model.load_state_dict(state, strict=False)
+    print_log(f'loaded stage 1 ({len(own)} tensors) from {ckpt}'
+              + (f'; not read: {unread}' if unread else ''), logger='current')
+    return ckpt

@@ -1,0 +1,203 @@
+"""Anomaly maps for your own images and videos: ``python tools/infer.py INPUT CONFIG CKPT``.
+
+INPUT is an image, a folder of images, a video file or a camera index (``0``). Images give
+``<out-dir>/vis/<name>.png`` (input | prediction | anomaly heat map [| flagged pixels]) and,
+with ``--save-maps``, ``<out-dir>/pred/<name>_pred.png`` (class ids) and ``<name>.npz``
+(the float32 anomaly map, :func:`mmseg_uem.evaluation.io.load_anomaly_map`). A video or a
+camera gives ``<out-dir>/<name>_anomaly.mp4``, one picture per frame at the input's frame
+rate (``--save-maps``: the maps of every frame too); a progress bar runs while it works and
+the frame rate is printed at the end. The heat maps of a video share one colour scale
+(``--score-range``, else the first frame's range), so colours compare across frames.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+# this checkout's mmseg_uem first, whatever an installed or shared editable copy is
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
+from mmseg_uem.apis import (
+    UEMInferencer,
+    input_name,
+    list_images,
+    save_picture,
+    save_prediction_maps,
+)
+from mmseg_uem.models.utils.scores import SCORE_MODES
+
+VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Anomaly maps for images, folders, videos')
+    parser.add_argument('input', help='image, folder of images, video file or camera index')
+    parser.add_argument('config', help='config file (its test pipeline is used)')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-dir', default='work_dirs/infer', help='output folder')
+    parser.add_argument('--score', choices=SCORE_MODES,
+                        help="anomaly score (default: the config's test_cfg.score)")
+    parser.add_argument(
+        '--threshold', help='also draw the pixels with score >= this: a number, or the '
+        'operating_point.json tools/test.py writes (e.g. the score at TPR 95%%)')
+    parser.add_argument('--score-range', nargs=2, type=float, metavar=('LO', 'HI'),
+                        help='fixed colour scale of the heat maps')
+    parser.add_argument('--save-maps', action='store_true',
+                        help='also write class ids (_pred.png) and anomaly maps (.npz)')
+    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--max-frames', type=int, help='stop a video or camera after N frames')
+    parser.add_argument('--show', action='store_true', help='also show each picture')
+    args = parser.parse_args()
+    if args.batch_size < 1:
+        parser.error('--batch-size must be >= 1')
+    return args
+
+
+def _as_list(value) -> list:
+    """mmseg's inferencers return one item unwrapped: always a list here."""
+    return value if isinstance(value, list) else [value]
+
+
+def infer_images(inferencer: UEMInferencer, args) -> int:
+    """An image or a folder; returns the number of images."""
+    inputs = list_images(args.input) if osp.isdir(args.input) else [args.input]
+    start = time.perf_counter()
+    for first in range(0, len(inputs), args.batch_size):
+        batch = inputs[first:first + args.batch_size]
+        result = inferencer(batch, batch_size=args.batch_size, return_vis=True,
+                            show=args.show)
+        for path, pred, canvas in zip(batch, _as_list(result['predictions']),
+                                      _as_list(result['visualization'])):
+            name = input_name(path, 0)
+            saved = save_picture(osp.join(args.out_dir, 'vis'), name, canvas)
+            if args.save_maps:
+                save_prediction_maps(osp.join(args.out_dir, 'pred'), name, img_path=path,
+                                     **pred)
+            print(f'{path} -> {saved}')
+    _report(len(inputs), time.perf_counter() - start, 'images')
+    return len(inputs)
+
+
+def infer_video(inferencer: UEMInferencer, args) -> int:
+    """A video file or a camera; returns the number of frames written."""
+    import cv2
+    import mmcv
+    from mmengine.utils import ProgressBar
+
+    camera = args.input.isdigit()
+    if camera:
+        capture = cv2.VideoCapture(int(args.input))
+        if not capture.isOpened():
+            raise RuntimeError(f'camera {args.input} cannot be opened')
+        fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        total, name = args.max_frames, f'camera{args.input}'
+        frames = _camera_frames(capture)
+    else:
+        if not osp.isfile(args.input):
+            raise FileNotFoundError(f'video {args.input} does not exist')
+        try:
+            reader = mmcv.VideoReader(args.input)
+        except Exception as err:
+            raise ValueError(f'{args.input} is not a readable video: {err}') from err
+        fps, total = reader.fps, len(reader)
+        if args.max_frames:
+            total = min(total, args.max_frames)
+        name = osp.splitext(osp.basename(args.input))[0]
+        frames = _video_frames(reader, total)
+    out_path = osp.join(args.out_dir, f'{name}_anomaly.mp4')
+    writer, size, count = None, None, 0
+    bar = ProgressBar(total) if total else None
+    start = time.perf_counter()
+    try:
+        while args.max_frames is None or count < args.max_frames:
+            batch = _take(frames, args.batch_size if args.max_frames is None
+                          else min(args.batch_size, args.max_frames - count))
+            if not batch:
+                break
+            if inferencer.score_range is None:
+                # one colour scale for the whole video (the first frame's), no flicker
+                first = inferencer(batch[0])['predictions']['anomaly_score']
+                inferencer.score_range = (float(first.min()), float(first.max()))
+                print(f'colour scale of all frames: {inferencer.score_range} (first frame; '
+                      'set it with --score-range LO HI)')
+            result = inferencer(batch, batch_size=args.batch_size, return_vis=True,
+                                show=args.show)
+            for pred, canvas in zip(_as_list(result['predictions']),
+                                    _as_list(result['visualization'])):
+                if writer is None:
+                    size = (canvas.shape[1], canvas.shape[0])
+                    os.makedirs(args.out_dir, exist_ok=True)
+                    writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                             size)
+                    if not writer.isOpened():
+                        raise RuntimeError(f'cannot write the video {out_path}')
+                if (canvas.shape[1], canvas.shape[0]) != size:
+                    canvas = mmcv.imresize(canvas, size)
+                writer.write(canvas[..., ::-1].copy())
+                if args.save_maps:
+                    save_prediction_maps(osp.join(args.out_dir, 'pred'),
+                                         f'{name}_{count:06d}', **pred)
+                count += 1
+                if bar is not None:
+                    bar.update()
+    except KeyboardInterrupt:
+        print('\nstopped')
+    finally:
+        if writer is not None:
+            writer.release()
+        if camera:
+            capture.release()
+    if count == 0:
+        raise ValueError(f'{args.input} gave no frame')
+    print(f'\n{count} frames -> {out_path}')
+    _report(count, time.perf_counter() - start, 'frames')
+    return count
+
+
+def _video_frames(reader, total: int):
+    """The first ``total`` frames, read in order (the reader's own iterator does not stop
+    at the last frame)."""
+    for _ in range(total):
+        frame = reader.read()
+        if frame is None:
+            return
+        yield frame
+
+
+def _camera_frames(capture):
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield frame
+
+
+def _take(frames, n: int) -> list:
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == n:
+            break
+    return batch
+
+
+def _report(count: int, seconds: float, what: str) -> None:
+    print(f'{count} {what} in {seconds:.1f} s: {count / max(seconds, 1e-9):.2f} {what}/s '
+          '(model, drawing and writing)')
+
+
+def main():
+    args = parse_args()
+    inferencer = UEMInferencer(args.config, weights=args.checkpoint, device=args.device,
+                               score=args.score, threshold=args.threshold,
+                               score_range=args.score_range)
+    inferencer.show_progress = False
+    is_video = args.input.isdigit() or args.input.lower().endswith(VIDEO_SUFFIXES)
+    (infer_video if is_video else infer_images)(inferencer, args)
+
+
+if __name__ == '__main__':
+    main()

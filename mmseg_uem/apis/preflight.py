@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..models.segmentors.stage1 import resolve_stage1_checkpoint
+from ..models.segmentors.stock import stock_auxiliary_keys
 from ..utils.checkpoint import check_checkpoint_file
 
 
@@ -24,6 +25,9 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
     checkpoint of this model (training, resuming and the official-model converter write it).
     Reads the file as mmengine's loader does (``weights_only``, a ``state_dict`` wrapper,
     a DDP ``module.`` prefix); a TTA or DDP wrapper is compared through its ``module``.
+    The one exception: a stock model's auxiliary head, which the model of a stock-scoring
+    config leaves out (:func:`~mmseg_uem.models.segmentors.stock.stock_auxiliary_keys`), is
+    logged as not read.
 
     Args:
         model: the built model (``runner.model``).
@@ -46,6 +50,12 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
                          'state dict')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
     expected = model.state_dict()
+    stock_aux = stock_auxiliary_keys(model, state)
+    if stock_aux:
+        print_log(f'checkpoint {checkpoint}: {len(stock_aux)} tensors of a stock auxiliary head '
+                  f'(auxiliary_head.*) not read: a training-time loss that mmseg never runs at '
+                  f'test time, and the model of {config} has none', logger='current')
+        state = {k: v for k, v in state.items() if not k.startswith('auxiliary_head.')}
     missing, unexpected, bad_shapes = state_dict_mismatch(expected, state)
     if not (missing or unexpected or bad_shapes):
         return

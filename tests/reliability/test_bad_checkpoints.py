@@ -194,8 +194,9 @@ def _scored(work_dir: pathlib.Path) -> list:
 def test_checkpoints_that_do_not_fit_the_config_are_refused_before_scoring(
         tmp_path, data, run_main):
     """A stage-1 file for a stage-2 config, bare DINOv2 weights, G-D weights for a D-D
-    config: each an error naming the file, the config and the keys; a complete
-    checkpoint is scored, and --allow-checkpoint-mismatch scores a partial one."""
+    config, a stage-2 file for a stage-1 config: each an error naming the file, the config
+    and the keys; a complete checkpoint is scored, and --allow-checkpoint-mismatch scores a
+    partial one."""
     stage1_cfg = write_config(tmp_path / 's1.py', data)
     stage1 = make_stage1_checkpoint(stage1_cfg, tmp_path / 'stage1.pth')
     gd_cfg = write_config(tmp_path / 'gd.py', data, stage=2, stage1=str(stage1), uem='linear')
@@ -209,6 +210,8 @@ def test_checkpoints_that_do_not_fit_the_config_are_refused_before_scoring(
                       r'[\s\S]*no key of the file belongs to the model'),
         (dd_cfg, gd, r'missing keys \(\d+\): decode_head\.conv_seg[\s\S]*unexpected keys '
                      r'\(\d+\): decode_head\.classifier\.[\s\S]*another model variant'),
+        # a UEM is not a stock auxiliary head: a stage-2 file in a stage-1 config is refused
+        (stage1_cfg, gd, r'unexpected keys \(\d+\): auxiliary_head\.'),
     ]
     for i, (cfg, ckpt, pattern) in enumerate(cases):
         work = tmp_path / f'work{i}'

@@ -21,7 +21,7 @@ changing its config's ``type='EncoderDecoder'`` to ``'UEMEncoderDecoder'``, addi
 """
 import copy
 import inspect
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, List, Mapping, Optional, Set, Tuple
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
@@ -77,6 +77,21 @@ def _init_args(cls: type) -> Set[str]:
         if not any(p.kind == p.VAR_KEYWORD for p in params) or klass is BaseDecodeHead:
             break
     return names - {'self'}
+
+
+def stock_auxiliary_keys(model: nn.Module, state: Mapping[str, Any]) -> List[str]:
+    """The keys of ``state`` (a checkpoint's state dict) that belong to a stock auxiliary head
+    which ``model`` does not have: e.g. DeepLabV3+'s ``FCNHead`` in a model-zoo file scored
+    by a ``UEMEncoderDecoder`` with ``auxiliary_head=None``. Such a head is a training-time
+    loss that mmseg never runs at test time, so its tensors are not part of the prediction.
+    Empty if ``model`` has an auxiliary head, or if the file's is a UEM (``UEMHead`` always
+    has ``projector.``): a stage-2 checkpoint in a stage-1 config is a mismatch to report."""
+    if getattr(model, 'with_auxiliary_head', False):
+        return []
+    keys = [k for k in state if k.startswith('auxiliary_head.')]
+    if any(k.startswith('auxiliary_head.projector.') for k in keys):
+        return []
+    return keys
 
 
 def check_decode_head(head: nn.Module) -> None:

@@ -110,8 +110,9 @@ class UEMEncoderDecoder(EncoderDecoder):
             dropped += dropped_head + dropped_neck + ([pretrained] if pretrained else [])
             pretrained = None
             if dropped:
-                print_log(f'stage 2: stage-1 weights come from stage1_checkpoint; not loading '
-                          f'their pretrained weights {dropped}', logger='current')
+                print_log(f'stage 2: the stage-1 weights come from stage1_checkpoint (training) '
+                          f'or from the checkpoint tested; not loading {dropped}',
+                          logger='current')
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,

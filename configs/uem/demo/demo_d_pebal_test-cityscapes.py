@@ -1,18 +1,5 @@
 # Demo, Table 4 section: inlier mIoU on the miniature Cityscapes val split of the
 # PEBAL-fine-tuned D network.
-_base_ = './demo_d_pebal.py'
-demo_root = '{{$UEM_DEMO_DATA:work_dirs/demo/data/}}'  # tools/demo.py sets it to <work_dir>/data/
-test_dataloader = dict(
-    _delete_=True,
-    batch_size=1, num_workers=1, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='CityscapesDataset',
-        data_root=demo_root + 'cityscapes/',
-        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations'),
-            dict(type='PackSegInputs'),
-        ]))
-test_evaluator = dict(_delete_=True, type='IoUMetric', iou_metrics=['mIoU'])
+_base_ = ['./demo_d_pebal.py', '../../_base_/datasets/demo_cityscapes_val.py']
+test_dataloader = {{_base_.demo_cityscapes_val_dataloader}}
+test_evaluator = {{_base_.demo_miou_evaluator}}

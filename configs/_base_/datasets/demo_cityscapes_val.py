@@ -1,0 +1,21 @@
+# The demo's inlier mIoU test on the miniature Cityscapes val split, for every
+# configs/uem/demo/*_test-cityscapes.py. Those configs also inherit a demo model config that
+# sets test_dataloader, and mmengine refuses a key set in two bases, so this file names the
+# loader and the metric as variables; each test config takes them as
+#   test_dataloader = {{_base_.demo_cityscapes_val_dataloader}}
+#   test_evaluator = {{_base_.demo_miou_evaluator}}
+demo_cityscapes_val_dataloader = dict(
+    _delete_=True,  # replaces the inherited OoD test loader
+    batch_size=1, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='CityscapesDataset',
+        # tools/demo.py sets UEM_DEMO_DATA to <work_dir>/data/
+        data_root='{{$UEM_DEMO_DATA:work_dirs/demo/data/}}cityscapes/',
+        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs'),
+        ]))
+demo_miou_evaluator = dict(_delete_=True, type='IoUMetric', iou_metrics=['mIoU'])

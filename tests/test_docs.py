@@ -6,6 +6,7 @@ The commands themselves are run by the tool tests (``tests/tools/``, ``tests/api
 ``tests/deployment/``, ...); here each command of every page is checked against the tool's own
 ``--help``, so a renamed option or a moved config breaks a test, not a user.
 """
+import importlib
 import itertools
 import json
 import re
@@ -106,6 +107,42 @@ def test_links_resolve(page):
         assert file.exists(), f'{page.name}: broken link {target}'
         if anchor and file.suffix == '.md':
             assert anchor in _anchors(file), f'{page.name}: no anchor #{anchor} in {file.name}'
+
+
+def _spans(page: Path) -> List[str]:
+    """The inline code spans of a page's prose (code blocks left out)."""
+    return [' '.join(span.split()) for span in
+            re.findall(r'`([^`]+)`', _FENCE.sub('', page.read_text()))]
+
+
+@pytest.mark.parametrize('page', pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_files_exist(page):
+    """Every repository path the prose names (`tools/infer.py`, `configs/uem/...`, ...)."""
+    for span in _spans(page):
+        for token in re.findall(r'(?<![\w/.])((?:mmseg_uem|tools|tests|configs|docker|docs)'
+                                r'/[\w/.{},-]*[\w/}])', span):
+            if '<' in span or '*' in span or token.endswith('/...'):
+                continue
+            for path in _expand_braces(token):
+                path = path.split('::')[0]
+                assert (ROOT / path).exists(), f'{page.name}: `{span}` names {path}'
+
+
+@pytest.mark.parametrize('page', pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_python_objects_exist(page):
+    """Every dotted name in ``mmseg_uem`` the prose names imports."""
+    for span in _spans(page):
+        for name in re.findall(r'\bmmseg_uem(?:\.\w+)+', span):
+            parts = name.split('.')
+            for cut in range(len(parts), 0, -1):
+                try:
+                    obj = importlib.import_module('.'.join(parts[:cut]))
+                except ModuleNotFoundError:
+                    continue
+                for attr in parts[cut:]:
+                    assert hasattr(obj, attr), f'{page.name}: `{span}` names {name}'
+                    obj = getattr(obj, attr)
+                break
 
 
 # ------------------------------------------------------------------ commands

@@ -98,7 +98,8 @@ class UEMInferencer(MMSegInferencer):
         if not hasattr(self.model, 'postprocess_result') or not hasattr(self.model, 'score'):
             raise TypeError(f'{type(self.model).__name__} emits no anomaly map: UEMInferencer '
                             'needs a UEMEncoderDecoder (a stock mmseg segmentor can be scored '
-                            'as one: see the README, "Scoring a stock mmseg segmentor")')
+                            'as one: docs/en/user_guides/2_train_test.md, "Scoring a stock mmseg '
+                            'segmentor")')
         if score is not None:
             self.model.test_cfg.score = score
             _ = self.model.score  # validated now
@@ -253,7 +254,7 @@ def _input_rgb(single_input) -> np.ndarray:
 def images_per_second(inferencer: UEMInferencer, images: Sequence, *, repeats: int = 1,
                       batch_size: int = 1) -> float:
     """Throughput of ``inferencer`` on ``images`` (prediction only, no pictures), for the
-    README's number and benchmarks; one untimed warm-up call first."""
+    benchmarks; one untimed warm-up call first."""
     import time
 
     inferencer(list(images[:1]), batch_size=1)

@@ -283,7 +283,8 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
     found = detect_variant(state, source=source)
     if variant not in ('auto', found):
         raise ConversionError(f'{source} is a {found} checkpoint, not {variant} (detected from '
-                              f'its keys: see the layout table in the README)')
+                              'its keys: the tensor counts in '
+                              'docs/en/advanced_guides/evaluation.md)')
     seg = _OOD_PREFIX if '-' in found else ''
     out: Dict[str, Tensor] = {}
     mapping: Dict[str, str] = {}

@@ -20,6 +20,7 @@ from doc_pages import demo_expected
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools'))  # the demo is an application: tools/demo/
 from demo import context, sections  # noqa: E402
+
 SCORES = ('ID', 'OoD', 'LLR')
 
 

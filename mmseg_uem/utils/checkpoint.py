@@ -273,3 +273,46 @@ def format_mismatch(missing: List[str], unexpected: List[str], bad_shapes: List[
                                                 if len(items) > limit else '')
             msg += f'\n  {title} ({len(items)}): {shown}'
     return msg
+
+
+#: safetensors dtype names -> torch dtypes (the format's spec)
+_SAFETENSORS_DTYPES = {
+    'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16,
+    'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16, 'I8': torch.int8,
+    'U8': torch.uint8, 'BOOL': torch.bool}
+
+
+def read_safetensors(path: str) -> dict:
+    """The tensors of a ``.safetensors`` file (Hugging Face / timm hub weights), read without
+    the ``safetensors`` package: an 8-byte little-endian header size, a JSON header
+    ``{name: {dtype, shape, data_offsets}}``, then the raw little-endian data. Nothing in the
+    file is executed. Raises ``ValueError`` naming the file if it is not well formed."""
+    import json
+    import struct
+
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        (size, ) = struct.unpack('<Q', data[:8])
+        header = json.loads(data[8:8 + size])
+        if not isinstance(header, dict):
+            raise ValueError('the header is not a JSON object')
+    except (struct.error, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f'{path}: not a safetensors file ({err})') from err
+    body = memoryview(data)[8 + size:]
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(info.get('dtype'))
+        start, end = info.get('data_offsets', (0, -1))
+        shape = tuple(info.get('shape', ()))
+        numel = int(np.prod(shape)) if shape else 1
+        if dtype is None or not 0 <= start <= end <= len(body) or \
+                end - start != numel * torch.empty((), dtype=dtype).element_size():
+            raise ValueError(f'{path}: tensor {name!r} has an unsupported dtype '
+                             f'{info.get("dtype")!r} or inconsistent offsets / shape')
+        flat = torch.frombuffer(bytearray(body[start:end]), dtype=dtype) if numel else \
+            torch.empty(0, dtype=dtype)
+        out[name] = flat.reshape(shape)
+    return out

@@ -15,6 +15,7 @@ function that brings the other layouts found in the wild to those names:
   no ``mask_token`` (unused at inference; DINOv2 uses it only for iBOT masking in training),
   so a zero one is inserted.
 """
+import os.path as osp
 import pickle
 import re
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ...utils.checkpoint import format_mismatch, state_dict_mismatch
+from ...utils.checkpoint import format_mismatch, read_safetensors, state_dict_mismatch
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'teacher')
 _CHUNKED = re.compile(r'^blocks\.\d+\.(\d+)\.')
@@ -58,6 +59,22 @@ def _strip_prefix(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+def backbone_state(checkpoint: Mapping, *, prefix: Optional[str] = None) -> dict:
+    """The backbone's keys of a checkpoint: unwrapped (``state_dict`` / ``model`` /
+    ``teacher``), then only the keys under ``prefix`` without it; default prefix: strip
+    ``module.`` (DDP) if every key has it, then keep ``backbone.*`` if any key has it."""
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'expected a state dict (mapping), got {type(checkpoint).__name__}')
+    state = dict(_unwrap(checkpoint))
+    if prefix is not None:
+        return _strip_prefix(state, prefix)
+    if state and all(k.startswith('module.') for k in state):
+        state = _strip_prefix(state, 'module.')
+    if any(k.startswith('backbone.') for k in state):
+        state = _strip_prefix(state, 'backbone.')
+    return state
+
+
 def is_mmpretrain_layout(state: Mapping) -> bool:
     """True if the (unprefixed) keys are mmpretrain ``VisionTransformer`` names."""
     return any(k.startswith(('layers.', 'patch_embed.projection.', 'ln1.')) for k in state)
@@ -85,16 +102,7 @@ def convert_dinov2_state_dict(checkpoint: Mapping, *,
         A new dict (the input is not modified); values are the same tensor objects, except
         for an inserted zero ``mask_token`` (1, D) on mmpretrain input.
     """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'expected a state dict (mapping), got {type(checkpoint).__name__}')
-    state = dict(_unwrap(checkpoint))
-    if prefix is not None:
-        state = _strip_prefix(state, prefix)
-    else:
-        if state and all(k.startswith('module.') for k in state):
-            state = _strip_prefix(state, 'module.')
-        if any(k.startswith('backbone.') for k in state):
-            state = _strip_prefix(state, 'backbone.')
+    state = backbone_state(checkpoint, prefix=prefix)
     if is_mmpretrain_layout(state):
         state = {_rename_mmpretrain(k): v for k, v in state.items()}
         if 'mask_token' not in state and isinstance(state.get('cls_token'), Tensor):
@@ -103,16 +111,21 @@ def convert_dinov2_state_dict(checkpoint: Mapping, *,
     return {_CHUNKED.sub(r'blocks.\1.', k): v for k, v in state.items()}
 
 
-def read_checkpoint(path: str) -> Mapping:
+def read_checkpoint(path: str, *, family: str = 'DINOv2') -> Mapping:
     """``torch.load(path, map_location='cpu', weights_only=True)`` with errors naming the file.
 
     ``weights_only=True`` refuses pickles holding arbitrary objects (code execution on load);
-    third-party weights are never loaded any other way.
+    third-party weights are never loaded any other way. ``.safetensors`` files (Hugging Face,
+    timm) are read by :func:`read_safetensors`.
     """
+    if str(path).endswith('.safetensors'):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{family} checkpoint not found: {path}')
+        return read_safetensors(path)
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f'DINOv2 checkpoint not found: {path}') from err
+        raise FileNotFoundError(f'{family} checkpoint not found: {path}') from err
     except Exception as err:
         text = str(err)
         # weights_only names the refused global ("Unsupported global: GLOBAL mod.Class", or
@@ -120,15 +133,15 @@ def read_checkpoint(path: str) -> Mapping:
         refused = next((line.strip() for line in text.splitlines() if 'GLOBAL' in line), None)
         if isinstance(err, pickle.UnpicklingError) and refused:
             raise RuntimeError(
-                f'refused to load DINOv2 checkpoint {path}: it holds objects other than tensors '
+                f'refused to load {family} checkpoint {path}: it holds objects other than tensors '
                 f'and plain containers, which torch.load(weights_only=True) does not allow '
                 f'({refused})') from err
         reason = next((line.strip() for line in text.splitlines() if line.strip()), '')
-        raise RuntimeError(f'could not read DINOv2 checkpoint {path}: the file is truncated, '
+        raise RuntimeError(f'could not read {family} checkpoint {path}: the file is truncated, '
                            f'corrupt or not a torch checkpoint ({type(err).__name__}'
                            f'{": " + reason if reason else ""})') from err
     if not isinstance(obj, Mapping):
-        raise RuntimeError(f'DINOv2 checkpoint {path} holds a {type(obj).__name__}, '
+        raise RuntimeError(f'{family} checkpoint {path} holds a {type(obj).__name__}, '
                            f'not a state dict')
     return obj
 

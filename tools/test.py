@@ -22,9 +22,11 @@ from mmseg_uem.apis.cli import (
     add_common_args,
     apply_eval_metrics,
     enable_anomaly_outputs,
+    enable_runtime_log,
     load_cli_config,
     predict_without_labels,
     request_operating_point,
+    set_false_alarm_threshold,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
 from mmseg_uem.apis.preflight import (
@@ -63,8 +65,9 @@ def parse_args():
         '--score-range', nargs=2, type=float, metavar=('LO', 'HI'),
         help='--show-dir: one fixed colour scale for every heat map (default: per image)')
     parser.add_argument(
-        '--threshold', help='--show-dir: also draw the pixels with score >= this, a number '
-        'or an operating_point.json written by an earlier run')
+        '--threshold', help='a number or an operating_point.json written by an earlier run: '
+        'the threshold of FA-img (default: this run\'s own at TPR 95%%) and, with --show-dir, '
+        'the pixels drawn as flagged (score >= this)')
     parser.add_argument(
         '--tta', action='store_true',
         help='test time augmentation (flip / multi-scale): F and O are averaged over the '
@@ -82,8 +85,8 @@ def parse_args():
             parser.error(f'unknown --eval metric(s) {unknown}; valid: {list(EVAL_METRICS)}')
     if args.out_format == 'smiyc' and not (args.out and args.method_name):
         parser.error('--out-format smiyc needs --out DIR and --method-name NAME')
-    if (args.score_range or args.threshold) and not args.show_dir:
-        parser.error('--score-range / --threshold change the pictures: add --show-dir')
+    if args.score_range and not args.show_dir:
+        parser.error('--score-range changes the pictures: add --show-dir')
     return args
 
 
@@ -106,8 +109,14 @@ def main():
         dataset_name = args.smiyc_dataset or benchmark_dataset_name(
             cfg.test_dataloader.dataset)
         map_dir = osp.join(args.out, 'maps')
+    scores_false_alarms = set_false_alarm_threshold(cfg, args.threshold)
+    if args.threshold and not (args.show_dir or scores_false_alarms):
+        raise SystemExit('--threshold sets the FA-img threshold and the flagged pixels of '
+                         '--show-dir pictures: add --show-dir or --eval ... FA-img')
     enable_anomaly_outputs(cfg, show_dir=args.show_dir, out_dir=map_dir,
-                           score_range=args.score_range, threshold=args.threshold)
+                           score_range=args.score_range,
+                           threshold=args.threshold if args.show_dir else None)
+    enable_runtime_log(cfg)
     point_file = osp.join(args.out or cfg.work_dir, OPERATING_POINT_FILE)
     writes_point = request_operating_point(cfg, point_file)
 

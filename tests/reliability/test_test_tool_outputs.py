@@ -76,3 +76,28 @@ def test_tta_runs_on_an_ood_config(tmp_path):
                     cwd=tmp_path.parent)
     assert re.search(r'ood/AP: [\d.]+', proc.stdout + proc.stderr)
     assert len(list((tmp_path / 'maps').glob('*.npz'))) == 2
+
+
+@pytest.mark.slow
+def test_every_ood_metric_by_name_and_the_runtime_line(tmp_path):
+    """--eval takes every OoDMetric name; --threshold feeds FA-img; the runtime is logged."""
+    data = make_data(tmp_path / 'data', road_anomaly=3)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    names = ['AP', 'AP-img', 'FPR95-img', 'AUROC-img', 'recall-small', 'recall-medium',
+             'recall-large', 'FA-img']
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', *names,
+                    '--threshold', '1e30', '--work-dir', tmp_path / 'test',
+                    cwd=tmp_path.parent)
+    log = proc.stdout + proc.stderr
+    metrics = read_metrics(tmp_path / 'test')
+    assert {k for k in metrics if k.startswith('ood/')} == {f'ood/{n}' for n in names} | {
+        'ood/FA-px'}
+    assert 'images_with_anomaly_and_inlier=' in log and 'fa_threshold=1e+30 (given)' in log
+    assert re.search(r'runtime: [\d.]+ img/s, [\d.]+ ms/image \(model.test_step only, data '
+                     r'loading excluded; \d+ images in \d+ batches after \d+ warm-up batches; '
+                     r'device CPU .*; input \d+x\d+', log), log[-3000:]
+    # --threshold without a use for it is refused, naming both uses
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', '--threshold',
+                    '0.5', '--work-dir', tmp_path / 'test2', cwd=tmp_path.parent, check=False)
+    assert proc.returncode != 0 and 'add --show-dir or --eval ... FA-img' in proc.stderr

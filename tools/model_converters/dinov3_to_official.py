@@ -23,9 +23,10 @@ import os
 
 import torch
 
-from mmseg_uem.models.backbones.dinov2_converter import backbone_state, read_checkpoint
+from mmseg_uem.models.backbones.dinov2_converter import backbone_state
 from mmseg_uem.models.backbones.dinov3 import ARCHS, DINOv3, fitting_archs, resolve_arch
 from mmseg_uem.models.backbones.dinov3_converter import convert_dinov3_state_dict, layout_of
+from mmseg_uem.utils.checkpoint import read_checkpoint
 
 
 def parse_args():
@@ -41,7 +42,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    raw = read_checkpoint(args.src, family='DINOv3')
+    raw = read_checkpoint(args.src, what='DINOv3 file')
     layout = layout_of(backbone_state(raw, prefix=args.prefix))
     cls = backbone_state(raw, prefix=args.prefix).get('cls_token')
     if not isinstance(cls, torch.Tensor):

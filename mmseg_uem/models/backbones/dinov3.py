@@ -25,8 +25,8 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
-from .dinov2_converter import read_checkpoint
-from .dinov3_converter import check_dinov3_state_dict, convert_dinov3_state_dict, state_signature
+from ...utils.checkpoint import match_state_dict, read_checkpoint
+from .dinov3_converter import convert_dinov3_state_dict, state_signature
 from .rope import RopePositionEmbedding
 from .vit_backbone import ViTBackbone
 from .vit_layers import Block, PatchEmbed, resolve_out_indices, swiglu_hidden_dims
@@ -96,6 +96,20 @@ def fitting_archs(state: dict) -> list:
     sig = state_signature(state)
     return [name for name in ARCHS
             if all(sig.get(k) == v for k, v in arch_signature(resolve_arch(name)).items())]
+
+
+def fit_hints(state: dict) -> list:
+    """The hint line naming the hub arch(s) an official-layout state dict fits, or saying
+    that none does."""
+    fits = fitting_archs(state)
+    if fits:
+        more = f' (or {", ".join(fits[1:])})' if len(fits) > 1 else ''
+        return [f"the checkpoint fits arch='{fits[0]}'{more}: set the backbone arch to match "
+                'the checkpoint.']
+    sig = state_signature(state)
+    return [f'the checkpoint has embed_dims {sig.get("embed_dims")}, {sig["num_layers"]} blocks, '
+            f'FFN {sig["ffn"]}, qkv bias {sig["qkv_bias"]}: no hub arch has this shape; pass an '
+            'arch dict that does.']
 
 
 @MODELS.register_module()
@@ -181,10 +195,12 @@ class DINOv3(ViTBackbone):
     def load_pretrained(self, path: str, *, prefix: Optional[str] = None) -> None:
         """Strictly load a local checkpoint (official, timm or Hugging Face layout).
 
-        Read with ``weights_only=True``; raises with the file name if it cannot be read or
-        if any key or shape differs from this architecture, naming the arch that fits.
+        Read by :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` (``weights_only``;
+        ``.safetensors`` without pickle); raises with the file name if it cannot be read, and
+        a :class:`~mmseg_uem.utils.checkpoint.CheckpointMismatchError` naming the hub arch
+        that fits the file if any key or shape differs from this architecture.
         """
-        state = convert_dinov3_state_dict(read_checkpoint(path, family='DINOv3'),
+        state = convert_dinov3_state_dict(read_checkpoint(path, what='DINOv3 checkpoint'),
                                           prefix=prefix,
                                           num_heads=self.arch_settings['num_heads'],
                                           source=path)
@@ -194,8 +210,9 @@ class DINOv3(ViTBackbone):
     def load_converted(self, state: dict, *, source: str, assign: bool = False) -> None:
         """Strictly load an official-layout state dict (``assign``: take the tensors as
         they are, e.g. onto a meta-device model)."""
-        check_dinov3_state_dict(self.state_dict(), state, source=source, model_arch=self.arch,
-                                fitting_archs=fitting_archs(state))
+        match_state_dict(self, state, checkpoint=source, what='DINOv3 checkpoint',
+                         target=f'the DINOv3 backbone (arch={self.arch!r})',
+                         hints=fit_hints(state))
         periods = state['rope_embed.periods']
         if not periods.is_meta and (not torch.isfinite(periods).all() or (periods <= 0).any()):
             raise ValueError(f'{source}: rope_embed.periods must be finite and positive')

@@ -36,7 +36,6 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ...utils.checkpoint import format_mismatch, state_dict_mismatch
 from .dinov2_converter import backbone_state
 from .rope import rope_periods
 from .vit_layers import k_bias_mask
@@ -217,27 +216,3 @@ def state_signature(state: Mapping) -> dict:
         ('swiglu', w1.shape[0]) if isinstance(w1, Tensor) else None
     sig['qkv_bias'] = 'blocks.0.attn.qkv.bias' in state
     return sig
-
-
-def check_dinov3_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], *,
-                            source: str, model_arch: str, fitting_archs: list) -> None:
-    """Raise if ``given`` does not match ``expected`` key for key and shape for shape; the
-    message names ``source``, the model's arch and the hub archs whose layout fits
-    ``given`` (``fitting_archs``)."""
-    missing, unexpected, bad_shapes = state_dict_mismatch(expected, given)
-    if not (missing or unexpected or bad_shapes):
-        return
-    msg = (f'DINOv3 checkpoint {source} does not match the backbone architecture '
-           f'{model_arch}:')
-    if fitting_archs:
-        msg += (f"\n  hint: the checkpoint fits arch={fitting_archs[0]!r}"
-                + (f' (or {fitting_archs[1:]})' if len(fitting_archs) > 1 else '')
-                + ': set the backbone arch to match the checkpoint.')
-    else:
-        sig = state_signature(given)
-        msg += (f'\n  hint: the checkpoint has embed_dims {sig.get("embed_dims")}, '
-                f'{sig["num_layers"]} blocks, FFN {sig["ffn"]}, qkv bias {sig["qkv_bias"]}: '
-                'no hub arch has this shape; pass an arch dict that does.')
-    msg += format_mismatch(missing, unexpected, bad_shapes)
-    raise RuntimeError(msg)
-

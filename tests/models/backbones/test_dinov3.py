@@ -15,6 +15,7 @@ import torch
 
 from mmseg_uem.models.backbones import DINOv3, convert_dinov3_state_dict, dinov3_converter
 from mmseg_uem.models.backbones.dinov3 import ARCHS, DEFAULT_OUT_INDICES
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)
 
@@ -307,17 +308,21 @@ def test_wrong_arch_is_refused_naming_file_and_fitting_arch(tmp_path, file_arch,
     path = meta_file(tmp_path, hub_shapes(file_arch), f'dinov3_{file_arch}.pth')
     with torch.device('meta'):
         model = DINOv3(model_arch)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(CheckpointMismatchError) as err:
         model.load_pretrained(path)
     msg = str(err.value)
-    assert path in msg and f"fits arch='{file_arch}'" in msg and model_arch in msg
+    assert msg.startswith(f"DINOv3 checkpoint {path} does not fit the DINOv3 backbone "
+                          f"(arch='{model_arch}')")
+    assert f"hint: the checkpoint fits arch='{file_arch}'" in msg
+    if HUB[file_arch][0] != HUB[model_arch][0]:  # the generic width hint names DINOv3 sizes
+        assert 'another ViT size (vits16 / vits16plus 384, vitb16 768' in msg
 
 
 def test_custom_shape_file_is_refused_without_a_hub_suggestion(tmp_path):
     path = tmp_path / 'tiny.pth'
     torch.save(official_state_dict(layers=2), path)
     model = DINOv3(tiny_arch(3), out_indices=(0,), pretrained=str(path))
-    with pytest.raises(RuntimeError, match='no hub arch has this shape') as err:
+    with pytest.raises(CheckpointMismatchError, match='no hub arch has this shape') as err:
         model.init_weights()
     assert str(path) in str(err.value) and 'missing keys' in str(err.value)
 
@@ -489,7 +494,8 @@ def test_registry_build_and_pickle_refusal(tmp_path):
             assert torch.equal(v, sd[k]), k
     evil = tmp_path / 'evil.pth'
     torch.save({**sd, 'extra': _Custom()}, evil)
-    with pytest.raises(RuntimeError, match=r'refused to load DINOv3 checkpoint.*weights_only'):
+    with pytest.raises(CheckpointReadError,
+                       match=r'refused to load DINOv3 checkpoint.*weights_only'):
         DINOv3(tiny_arch(), out_indices=(0,), pretrained=str(evil)).init_weights()
 
 
@@ -591,7 +597,8 @@ def test_hf_safetensors_file_loads_and_bad_ones_are_named(tmp_path):
     bad = tmp_path / 'bad.safetensors'
     bad.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"a": {"dtype": "F32", "shape": [4], '
                     b'"data_offsets": [0, 16]}}')
-    with pytest.raises(ValueError, match='bad.safetensors'):
+    with pytest.raises(CheckpointReadError,
+                       match='could not read DINOv3 checkpoint .*bad.safetensors'):
         DINOv3(tiny_arch(), out_indices=(0,), pretrained=str(bad)).init_weights()
 
 

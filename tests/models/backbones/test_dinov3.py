@@ -630,3 +630,27 @@ def test_convert_tool_writes_the_official_layout(tmp_path):
     assert set(converted) == set(expected)
     for k, v in expected.items():
         torch.testing.assert_close(converted[k], v, rtol=1e-6, atol=0, msg=k)
+
+
+def test_docs_arch_table_matches_the_models():
+    """docs/en/user_guides/6_foundation_models.md: each arch's width / blocks / heads, FFN
+    width and parameter count (millions, one decimal) as the model has them."""
+    import re
+    from pathlib import Path
+    page = Path(__file__).resolve().parents[3] / 'docs/en/user_guides/6_foundation_models.md'
+    rows = re.findall(r'^\| `(\w+)` \| .* \| (\d+) / (\d+) / (\d+) \| (.*?) \| ([\d.]+)M \|$',
+                      page.read_text(), re.M)
+    assert [r[0] for r in rows] == list(ARCHS)
+    for arch, dims, depth, heads, ffn, params in rows:
+        with torch.device('meta'):
+            model = DINOv3(arch)
+        cfg = model.arch_settings
+        assert (int(dims), int(depth), int(heads)) == \
+            (cfg['embed_dims'], cfg['num_layers'], cfg['num_heads']), arch
+        if ffn.startswith('SwiGLU'):
+            assert model.blocks[0].mlp.w1.out_features == int(ffn.split()[1].rstrip(',')), arch
+        else:
+            assert ffn == 'MLP' and hasattr(model.blocks[0].mlp, 'fc1'), arch
+        assert ('no qkv bias' in ffn) is (not cfg['qkv_bias']), arch
+        count = sum(p.numel() for p in model.parameters()) / 1e6
+        assert f'{count:.1f}' == params, arch

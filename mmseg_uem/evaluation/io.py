@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.labels import IGNORE_INDEX
 from .functional.pixel_metrics import split_by_label
 
 SUFFIX = '.npz'
@@ -222,7 +223,7 @@ def iter_anomaly_maps(out_dir: str) -> Iterator[Dict[str, Any]]:
         yield load_anomaly_map(anomaly_map_path(out_dir, name))
 
 
-def load_pooled_scores(out_dir: str, *, ignore_index: int = 255) -> Tuple[Tensor, Tensor]:
+def load_pooled_scores(out_dir: str, *, ignore_index: int = IGNORE_INDEX) -> Tuple[Tensor, Tensor]:
     """Pooled positive and negative scores of a run directory (void dropped, checked).
 
     Returns:

@@ -17,8 +17,7 @@ def run_core(ctx: DemoContext) -> dict:
     log('stage 1: tiny ViT + pixel decoder + GMM head on the miniature Cityscapes')
     stage1_ckpt = ctx.train(STAGE1_CONFIG, ctx.folder(STAGE1_DIR), label='stage 1 ')
     log('stage 2: UEM (G-D: linear UEM head) with AnomalyMix, everything of stage 1 frozen')
-    stage2_ckpt = ctx.train(STAGE2_CONFIG, ctx.folder(STAGE2_DIR),
-                            ['--cfg-options', f'model.stage1_checkpoint={stage1_ckpt}'],
+    stage2_ckpt = ctx.train(STAGE2_CONFIG, ctx.folder(STAGE2_DIR), stage1=stage1_ckpt,
                             label='stage 2 ')
 
     results = {}

@@ -85,7 +85,12 @@ GMM = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_
 def tiny_model(*, stage: int, head: str, uem: str, stage1: Optional[str], frozen: bool,
                backbone_init: Optional[dict]) -> dict:
     """The paper's model config of the variant (:func:`mmseg_uem.testing.models.segmentor_cfg`)
-    at a 4-block, 32-dim ViT with 32 decoder channels and :data:`GMM`, UEM CE weight 0.5."""
+    at a 4-block, 32-dim ViT with 32 decoder channels and :data:`GMM`, UEM CE weight 0.5.
+
+    The pixel decoder keeps GroupNorm (the head's default), not the configs' BatchNorm: the
+    numerics tests require a step stopped by a non-finite value to leave every buffer as it
+    was, and BatchNorm updates its running statistics in that step's forward, before the
+    check can stop it."""
     from mmseg_uem.testing.models import segmentor_cfg
 
     variant = 'G' if head == 'GMMHead' else 'D'
@@ -94,6 +99,7 @@ def tiny_model(*, stage: int, head: str, uem: str, stage1: Optional[str], frozen
     cfg = segmentor_cfg(
         variant, arch=dict(embed_dims=32, num_layers=4, num_heads=2), out_indices=(0, 1, 2, 3),
         channels=32, final_mlp_channels=None, mlp_channels=(32, 32, 32), gmm_cfg=GMM,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         alpha=0.5 if stage == 2 else None, backbone=dict(frozen=frozen, init_cfg=backbone_init),
         train_cfg=dict())
     if stage == 2:

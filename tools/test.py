@@ -24,7 +24,6 @@ from mmseg_uem.apis.cli import (
     apply_eval_metrics,
     enable_anomaly_outputs,
     enable_runtime_log,
-    evaluator_list,
     load_cli_config,
     predict_without_labels,
     request_operating_point,
@@ -38,6 +37,7 @@ from mmseg_uem.apis.preflight import (
 )
 from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
 from mmseg_uem.utils.checkpoint import check_checkpoint_file
+from mmseg_uem.utils.config import evaluator_list
 
 
 def parse_args():

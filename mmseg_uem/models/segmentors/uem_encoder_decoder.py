@@ -41,7 +41,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor, nn
 
-from ..backbones import DINOv2, FrozenBackbone
+from ..backbones import FrozenBackbone, ViTBackbone
 from ..utils.checks import deferred_checks
 from ..utils.freeze import freeze, keep_frozen
 from ..utils.scores import anomaly_score, check_score_mode
@@ -209,13 +209,9 @@ class UEMEncoderDecoder(EncoderDecoder):
             self.load_stage1()
 
     def load_stage1(self) -> str:
-        """Load backbone, neck and decode head from ``stage1_checkpoint``; returns the
-        file read."""
-        prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
-        # parameters a head adds to a stage-1 network for fine-tuning (PEBAL's abstention)
-        new = tuple('decode_head.' + p
-                    for p in getattr(self.decode_head, 'stage1_missing_prefixes', ()))
-        return load_stage1(self, self.stage1_checkpoint, prefixes=prefixes, exclude=new)
+        """Load backbone, neck and decode head from ``stage1_checkpoint``
+        (:func:`~mmseg_uem.models.segmentors.stage1.load_stage1`); returns the file read."""
+        return load_stage1(self, self.stage1_checkpoint)
 
     # --------------------------------------------------------------- training
     @property
@@ -223,7 +219,7 @@ class UEMEncoderDecoder(EncoderDecoder):
         """Stride whose multiples this project's ViT backbones zero-pad the input up to
         (their grids cover the padded image); None for stock mmseg backbones, whose maps
         mmseg resizes straight to the input (kept so, for bitwise-equal predictions)."""
-        if isinstance(self.backbone, (DINOv2, FrozenBackbone)):
+        if isinstance(self.backbone, (ViTBackbone, FrozenBackbone)):
             return self.backbone.patch_size
         return None
 
@@ -264,8 +260,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         """(B, 3, h, w) -> (B, K [+ 2], h, w) float32: F and, with a UEM, O, upsampled
         bilinearly to the input size.
 
-        DINOv2 zero-pads h, w up to multiples of the patch size p, so its feature grid
-        covers the padded image: the maps are resized to the padded size and the
+        DINOv2 / DINOv3 zero-pad h, w up to multiples of the patch size p, so their feature
+        grid covers the padded image: the maps are resized to the padded size and the
         padding is cropped (resizing straight to h x w would shift every pixel by up to
         p / 2)."""
         x = self.extract_feat(inputs)

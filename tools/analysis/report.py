@@ -44,19 +44,10 @@ from PIL import Image
 from scipy import ndimage
 
 from mmseg_uem.evaluation.functional import (
-    COCO_SIZE_BINS,
-    aggregate_components,
-    average_image_metrics,
-    best_f1_threshold,
-    false_alarm_rate,
-    frame_false_alarm,
-    image_components,
+    OOD_METRICS,
     image_pixel_metrics,
-    is_inlier_frame,
-    metrics_from_sorted,
     operating_point_from_sorted,
     pr_roc_curves,
-    size_binned_recall,
     sort_scores,
 )
 from mmseg_uem.evaluation.functional.component_metrics import EIGHT_CONNECTED
@@ -66,6 +57,7 @@ from mmseg_uem.evaluation.io import (
     iter_anomaly_maps,
     load_anomaly_map,
 )
+from mmseg_uem.evaluation.metrics import OoDMetric
 from mmseg_uem.evaluation.operating_point import FILE_NAME as POINT_FILE
 from mmseg_uem.evaluation.operating_point import load_operating_point
 
@@ -174,19 +166,20 @@ class Run:
         p = sort_scores(torch.from_numpy(np.concatenate(pos)), inplace=True)
         n = sort_scores(torch.from_numpy(np.concatenate(neg)), inplace=True)
         if p.numel() and n.numel():
-            self.metrics.update(metrics_from_sorted(p, n))
             self.curves = pr_roc_curves(p, n, max_points=400)
-            own = operating_point_from_sorted(p, n)['threshold']
             if self.threshold is None:
-                self.threshold = own
-        per_image = []
-        components = []
-        fa_frames = []
-        f1_threshold = best_f1_threshold(p, n)[0] if p.numel() else None
+                self.threshold = operating_point_from_sorted(p, n)['threshold']
+        # the dataset metrics: OoDMetric's own (their one owner), FA-img at the threshold
+        metric = OoDMetric(OOD_METRICS, min_pred_size=self.min_pred_size,
+                           min_gt_size=self.min_gt_size, fa_threshold=self.threshold)
+        metric.process(None, [dict(pred_anomaly_score=dict(data=torch.from_numpy(s)[None]),
+                                   gt_sem_seg=dict(data=torch.from_numpy(lab)[None]),
+                                   img_path=img) for img, s, lab in samples])
+        values = metric.compute_metrics(metric.results)
+        self.metrics = {k: v / 100.0 for k, v in values.items()}
         for img, score, label in samples:
             stats = self.images[img]
             m = image_pixel_metrics(torch.from_numpy(score), torch.from_numpy(label))
-            per_image.append(m)
             stats['AP'] = m['AP'] if m else float('nan')
             if self.threshold is not None:
                 flagged = (score >= self.threshold) & (label != VOID)
@@ -197,23 +190,6 @@ class Run:
                     if inlier.any() else float('nan')
                 comp, num = ndimage.label(flagged & inlier, structure=EIGHT_CONNECTED)
                 stats['largest_fp'] = int(np.bincount(comp.ravel())[1:].max()) if num else 0
-                if is_inlier_frame(torch.from_numpy(label)):
-                    fa_frames.append(frame_false_alarm(
-                        torch.from_numpy(score), torch.from_numpy(label),
-                        threshold=self.threshold, min_pred_size=self.min_pred_size))
-            if f1_threshold is not None:
-                components.append(image_components(
-                    score, label, threshold=f1_threshold, min_pred_size=self.min_pred_size,
-                    min_gt_size=self.min_gt_size))
-        means, self.images_used = average_image_metrics(per_image)
-        self.metrics.update(means)
-        if components:
-            self.metrics.update(aggregate_components(components))
-            recall = size_binned_recall([c['gt_size'] for c in components],
-                                        [c['sIoU'] for c in components], bins=COCO_SIZE_BINS)
-            self.metrics.update({k: v for k, v in recall.items() if k.startswith('recall')})
-        self.fa_frames = len(fa_frames)
-        self.metrics.update(false_alarm_rate(fa_frames))
 
     def score_map(self, img: str) -> dict:
         return load_anomaly_map(self.paths[img])

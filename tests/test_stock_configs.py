@@ -72,3 +72,52 @@ def _added_test_cfg(uem: str) -> dict:
     if uem.startswith('segformer'):
         extra['batch_windows'] = 1  # mmseg's one-window loop: bitwise as the stock model
     return extra
+
+
+def test_recipe_with_a_complete_stock_config(tmp_path):
+    """The "UEM on your own mmseg model" recipe when ``my_model.py`` is a complete mmseg
+    config (model + data + schedule, here mmseg's own DeepLabV3+ Cityscapes config): listing
+    it as a base next to the dataset bases of step 3 is mmengine's "Duplicate key" error;
+    ``stock_model`` takes only its model, and the merged config builds the UEM on it."""
+    import shutil
+
+    from mmseg.registry import MODELS
+
+    import mmseg_uem  # noqa: F401  (registers UEMEncoderDecoder)
+
+    complete = osp.join(SHIPPED, STOCK['deeplabv3plus_r101-d8_cityscapes.py'])
+    # the user's copy of a complete config, with the bases it names
+    shutil.copytree(osp.join(SHIPPED, '_base_'), tmp_path / '_base_')
+    (tmp_path / 'mine').mkdir()
+    my_model = tmp_path / 'mine' / 'my_model.py'
+    shutil.copy(osp.join(SHIPPED, 'deeplabv3plus',
+                         'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'),
+                tmp_path / 'mine' / 'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py')
+    my_model.write_text(Path(complete).read_text())
+    bases = [str(ROOT / 'configs' / '_base_' / f) for f in (
+        'datasets/cityscapes_anomalymix.py', 'datasets/road_anomaly.py', 'default_runtime.py',
+        'schedules/schedule_stage2_4k.py')]
+    uem = dict(type='UEMHead', in_channels=2048, in_index=-1, mlp_channels=(512, 512, 256),
+               classifier='linear', num_inlier_classes=19, outlier_index=254,
+               ignore_index=255, alpha=0.0, contrast_weight=0.0)
+    naive = tmp_path / 'mine' / 'naive_uem.py'
+    naive.write_text(f'_base_ = {["./my_model.py"] + bases!r}\n')
+    with pytest.raises(Exception, match='Duplicate key is not allowed among bases'):
+        Config.fromfile(str(naive))
+    recipe = tmp_path / 'mine' / 'my_model_uem.py'
+    recipe.write_text(
+        f'_base_ = {bases!r}\n'
+        'from mmseg_uem.models.segmentors.stock import stock_model\n'
+        "model = stock_model('{{fileDirname}}/my_model.py')\n"
+        "model.update(type='UEMEncoderDecoder', stage=2, "
+        "stage1_checkpoint='checkpoints/my_model.pth', "
+        f'auxiliary_head={uem!r}, test_cfg=dict(model["test_cfg"], score="LLR"))\n')
+    cfg = Config.fromfile(str(recipe))
+    stock = Config.fromfile(complete)
+    assert cfg.model.backbone == stock.model.backbone
+    assert cfg.model.decode_head == stock.model.decode_head
+    assert cfg.model.auxiliary_head.type == 'UEMHead' and cfg.model.test_cfg.score == 'LLR'
+    assert cfg.train_dataloader.dataset.pipeline[2]['type'] == 'AnomalyMix'  # step 3's data
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'UEMEncoderDecoder' and model.score == 'LLR'
+    assert type(model.decode_head).__name__ == 'DepthwiseSeparableASPPHead'

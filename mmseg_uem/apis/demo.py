@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..visualization import panel_titles
 from .demo_stock import run_stock
 from .demo_table4 import run_table4
 
@@ -205,7 +206,9 @@ def run_core(ctx: DemoContext) -> dict:
                         ['after stage 2', f'{miou2["mIoU"]:.2f}']],
                        ['inlier mIoU (miniature Cityscapes val)', 'mIoU']))
     print()
-    print(f'heat maps (input | prediction | LLR): {heatmaps}')
+    # the test set has labels: the hook draws the ground truth too
+    shown = ' | '.join(panel_titles(pred=True, gt=True, score_name='LLR'))
+    print(f'heat maps ({shown}): {heatmaps}')
     results['mIoU'] = {'stage1': miou1['mIoU'], 'stage2': miou2['mIoU']}
     return results
 

@@ -19,7 +19,7 @@ Example::
     >>> result = inferencer('frame.jpg', out_dir='outputs')
     >>> result['predictions']['anomaly_score'].shape  # (H, W) float32
 """
-import os
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -27,6 +27,7 @@ import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import Compose
+from mmengine.logging import print_log
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import INFERENCERS
 
@@ -34,20 +35,24 @@ from ..datasets.ood_base import strip_annotation_loading
 from ..evaluation.operating_point import resolve_threshold
 from ..utils.checkpoint import format_mismatch, state_dict_mismatch
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
-from .outputs import input_name, save_picture, save_prediction_maps
+from .outputs import (
+    collect_images,
+    input_name,
+    output_names,
+    save_picture,
+    save_prediction_maps,
+    skipped_note,
+)
 
-#: file endings read as images from a folder (what mmcv / OpenCV decode)
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
-
-def list_images(folder: str) -> List[str]:
-    """Image files directly in ``folder``, sorted; hidden files (``._x.jpg``) skipped."""
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith('.'))
-    if not names:
-        raise FileNotFoundError(f'no image files ({", ".join(IMAGE_SUFFIXES)}) in folder '
-                                f'{folder}')
-    return [osp.join(folder, n) for n in names]
+def list_images(folder: str, *, recursive: bool = False) -> List[str]:
+    """Image files of ``folder`` (and its subfolders with ``recursive``), sorted; what was
+    skipped (subfolders, other files, hidden ``._x.jpg`` files) is logged in one line."""
+    images, skipped = collect_images(folder, recursive=recursive)
+    if skipped:
+        print_log(skipped_note(folder, skipped, num_images=len(images)), logger='current',
+                  level=logging.WARNING)
+    return images
 
 
 @INFERENCERS.register_module()
@@ -69,7 +74,10 @@ class UEMInferencer(MMSegInferencer):
     Array inputs are BGR (OpenCV's order, as mmseg's ``LoadImageFromNDArray`` assumes).
     Outputs under ``out_dir``: ``vis/<name>.png`` pictures, ``pred/<name>_pred.png`` class
     ids (mmseg's) and ``pred/<name>.npz`` anomaly maps (:mod:`mmseg_uem.evaluation.io`);
-    ``<name>`` is the input's file stem, or a running number for arrays.
+    ``<name>`` is the input's path below the folder given (or below the deepest folder
+    holding all the paths of the call) without its extension, as ``tools/test.py --out``
+    names its maps (:func:`~mmseg_uem.apis.outputs.output_names`), or a running number for
+    arrays; inputs that would share a name are refused before any is read.
     """
 
     visualize_kwargs: set = MMSegInferencer.visualize_kwargs | {
@@ -106,6 +114,7 @@ class UEMInferencer(MMSegInferencer):
         self.score_range = resolve_score_range(np.zeros(1), score_range) \
             if score_range is not None else None
         self.cmap = cmap
+        self._names: Dict[str, str] = {}  # input path -> output name, for the current call
 
     # ---------------------------------------------------------------- model
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
@@ -157,11 +166,23 @@ class UEMInferencer(MMSegInferencer):
         return load
 
     def _inputs_to_list(self, inputs) -> list:
+        """The call's inputs as a list, named (and refused if two names clash) up front."""
+        root = None
         if isinstance(inputs, str) and osp.isdir(inputs):
-            return list_images(inputs)
-        if isinstance(inputs, (str, np.ndarray)):
-            return [inputs]
-        return list(inputs)
+            inputs, root = list_images(inputs), inputs
+        elif isinstance(inputs, (str, np.ndarray)):
+            inputs = [inputs]
+        else:
+            inputs = list(inputs)
+        names = output_names(inputs, root=root)
+        self._names = {p: n for p, n in zip(inputs, names) if isinstance(p, str)}
+        return inputs
+
+    def _output_name(self, single_input, counter: int) -> str:
+        """The name :meth:`_inputs_to_list` gave a path; a running number for arrays."""
+        if isinstance(single_input, str) and single_input in self._names:
+            return self._names[single_input]
+        return input_name(single_input, counter)
 
     # -------------------------------------------------------- visualization
     def visualize(self,
@@ -193,7 +214,7 @@ class UEMInferencer(MMSegInferencer):
                 score_range=score_range if score_range is not None else self.score_range,
                 score_name=self.model.score, cmap=cmap or self.cmap,
                 classes=meta.get('classes'), palette=meta.get('palette'))
-            name = input_name(single_input, self.num_visualized_imgs)
+            name = self._output_name(single_input, self.num_visualized_imgs)
             if img_out_dir:
                 save_picture(img_out_dir, name, canvas)
             if show:
@@ -221,7 +242,7 @@ class UEMInferencer(MMSegInferencer):
             item = dict(sem_seg=arrays['pred'], anomaly_score=arrays['scores'])
             if pred_out_dir:
                 img_path = pred.metainfo.get('img_path') or ''
-                save_prediction_maps(pred_out_dir, input_name(img_path, self.num_pred_imgs),
+                save_prediction_maps(pred_out_dir, self._output_name(img_path, self.num_pred_imgs),
                                      img_path=img_path, **item)
             predictions.append(item)
             self.num_pred_imgs += 1

@@ -125,7 +125,7 @@ def infer_images(inferencer: UEMInferencer, args, inputs: list, names: list) -> 
             saved = save_picture(osp.join(args.out_dir, 'vis'), name, canvas)
             if args.save_maps:
                 save_prediction_maps(osp.join(args.out_dir, 'pred'), name, img_path=path,
-                                     **pred)
+                                     score_mode=inferencer.model.score, **pred)
             print(f'{path} -> {saved}')
     _report(len(inputs), time.perf_counter() - start, 'images')
     return len(inputs)
@@ -183,7 +183,8 @@ def infer_video(inferencer: UEMInferencer, args, reader) -> int:
                 writer.write(canvas[..., ::-1].copy())
                 if args.save_maps:
                     save_prediction_maps(osp.join(args.out_dir, 'pred'),
-                                         f'{name}_{count:06d}', **pred)
+                                         f'{name}_{count:06d}', score_mode=inferencer.model.score,
+                                         **pred)
                 count += 1
                 if bar is not None:
                     bar.update()

@@ -213,12 +213,12 @@ def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         while folder and not osp.isdir(folder):
             folder = osp.dirname(folder)
         folder = folder or '.'
-        candidates = []
-        for current, _, files in os.walk(folder):
+        candidates = []  # the configs of that folder and of its subfolders (not deeper)
+        for current, dirs, files in os.walk(folder):
             candidates += [osp.normpath(osp.join(current, f)) for f in files
                            if f.endswith('.py')]
-            if len(candidates) > 5000:
-                break
+            if current != folder or len(dirs) > 100:
+                dirs[:] = []
         close = difflib.get_close_matches(osp.normpath(path), candidates, n=1, cutoff=0.6)
         raise FileNotFoundError(f'config {path} does not exist'
                                 + (f'; did you mean {close[0]}?' if close else ''))

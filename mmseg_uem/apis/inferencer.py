@@ -117,7 +117,22 @@ class UEMInferencer(MMSegInferencer):
         self._names: Dict[str, str] = {}  # input path -> output name, for the current call
 
     # ---------------------------------------------------------------- model
+    def _init_collate(self, cfg):
+        """The config's ``test_dataloader.collate_fn`` (mmengine's registry: mmseg has no
+        function registry of its own, and asking it warns "may cause unexpected failure"),
+        else mmseg's default ``pseudo_collate``."""
+        from mmengine.dataset import pseudo_collate
+        from mmengine.registry import FUNCTIONS
+
+        name = (cfg.get('test_dataloader') or {}).get('collate_fn')
+        return FUNCTIONS.get(name) if name else pseudo_collate
+
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
+        if checkpoint is not None and 'dataset_meta' not in (checkpoint.get('meta') or {}):
+            # the class names of the model's training set, instead of mmseg's warning and
+            # its Cityscapes default (a converted or hand-made checkpoint names none)
+            checkpoint = dict(checkpoint, meta=dict(checkpoint.get('meta') or {},
+                                                    dataset_meta=_inlier_metainfo(cfg, model)))
         if checkpoint is not None:
             state = checkpoint.get('state_dict', checkpoint)
             state = {k[len('module.'):] if k.startswith('module.') else k: v
@@ -242,8 +257,9 @@ class UEMInferencer(MMSegInferencer):
             item = dict(sem_seg=arrays['pred'], anomaly_score=arrays['scores'])
             if pred_out_dir:
                 img_path = pred.metainfo.get('img_path') or ''
-                save_prediction_maps(pred_out_dir, self._output_name(img_path, self.num_pred_imgs),
-                                     img_path=img_path, **item)
+                name = self._output_name(img_path, self.num_pred_imgs)
+                save_prediction_maps(pred_out_dir, name, img_path=img_path,
+                                     score_mode=self.model.score, **item)
             predictions.append(item)
             self.num_pred_imgs += 1
         out = dict(predictions=predictions[0] if len(predictions) == 1 else predictions,
@@ -252,6 +268,28 @@ class UEMInferencer(MMSegInferencer):
             out['visualization'] = visualization[0] if len(visualization) == 1 \
                 else visualization
         return out
+
+def _inlier_metainfo(cfg, model) -> dict:
+    """Class names and palette of the model's K inlier classes: its training dataset's (the
+    config's ``train_dataloader``), else Cityscapes' for K = 19 (the paper's models), else
+    numbered names with mmseg's random palette."""
+    from mmseg.registry import DATASETS
+    from mmseg.utils import get_classes, get_palette
+
+    num_classes = model.decode_head.out_channels
+    dataset = ((cfg.get('train_dataloader') or {}).get('dataset') or {})
+    while 'dataset' in dataset:  # RepeatDataset and the like
+        dataset = dataset['dataset']
+    dataset_cls = DATASETS.get(dataset.get('type')) if isinstance(dataset.get('type'), str) \
+        else None
+    meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
+    if len(meta.get('classes', ())) == num_classes:
+        return dict(classes=meta['classes'], palette=meta.get('palette'))
+    if num_classes == 19:
+        return dict(classes=get_classes('cityscapes'), palette=get_palette('cityscapes'))
+    return dict(classes=tuple(f'class {i}' for i in range(num_classes)),
+                palette=get_palette('random', num_classes))
+
 
 def _input_rgb(single_input) -> np.ndarray:
     """(H, W, 3) uint8 RGB of an input path or BGR array."""

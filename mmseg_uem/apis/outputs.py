@@ -115,31 +115,35 @@ def save_picture(img_out_dir: str, name: str, canvas: np.ndarray) -> str:
 
 
 def save_prediction_maps(pred_out_dir: str, name: str, *, sem_seg: Optional[np.ndarray],
-                         anomaly_score: np.ndarray, img_path: str = '') -> Dict[str, str]:
-    """``<name>_pred.png`` (class ids, uint8) and ``<name>.npz`` (anomaly map) in
-    ``pred_out_dir``; returns their paths."""
+                         anomaly_score: np.ndarray, img_path: str = '',
+                         score_mode: Optional[str] = None) -> Dict[str, str]:
+    """``<name>_pred.png`` (class ids, uint8) and ``<name>.npz`` (anomaly map, named
+    ``score_mode``) in ``pred_out_dir``; returns their paths."""
     paths = {}
     if sem_seg is not None:
         paths['sem_seg'] = osp.join(pred_out_dir, f'{name}_pred.png')
         os.makedirs(osp.dirname(paths['sem_seg']), exist_ok=True)  # names may hold folders
         Image.fromarray(np.asarray(sem_seg).astype(np.uint8)).save(paths['sem_seg'])
     paths['anomaly_score'] = save_anomaly_map(osp.join(pred_out_dir, name), anomaly_score,
-                                              img_path=img_path)
+                                              img_path=img_path, score_mode=score_mode)
     return paths
 
 
 def write_prediction(out_dir: str, name: str, image: np.ndarray, *, anomaly_score: np.ndarray,
                      sem_seg: Optional[np.ndarray] = None, img_path: str = '',
                      draw: bool = True, save_maps: bool = True,
-                     **draw_kwargs) -> Dict[str, str]:
+                     score_name: Optional[str] = None, **draw_kwargs) -> Dict[str, str]:
     """Both of the above for one image: the picture of ``image`` (RGB) with its maps
     (``draw_kwargs`` go to :func:`~mmseg_uem.visualization.draw_anomaly_panels`) and the
-    maps themselves; returns the written paths (keys 'vis', 'sem_seg', 'anomaly_score')."""
+    maps themselves, both naming ``score_name``; returns the written paths (keys 'vis',
+    'sem_seg', 'anomaly_score')."""
     paths = {}
     if draw:
-        canvas = draw_anomaly_panels(image, anomaly_score, pred=sem_seg, **draw_kwargs)
+        canvas = draw_anomaly_panels(image, anomaly_score, pred=sem_seg, score_name=score_name,
+                                     **draw_kwargs)
         paths['vis'] = save_picture(osp.join(out_dir, VIS_DIR), name, canvas)
     if save_maps:
         paths.update(save_prediction_maps(osp.join(out_dir, PRED_DIR), name, sem_seg=sem_seg,
-                                          anomaly_score=anomaly_score, img_path=img_path))
+                                          anomaly_score=anomaly_score, img_path=img_path,
+                                          score_mode=score_name))
     return paths

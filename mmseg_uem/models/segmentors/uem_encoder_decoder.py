@@ -124,16 +124,21 @@ class UEMEncoderDecoder(EncoderDecoder):
                 print_log(f'stage 2: the stage-1 weights come from stage1_checkpoint (training) '
                           f'or from the checkpoint tested; not loading {dropped}',
                           logger='current')
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        with warnings.catch_warnings():
+            # mmseg 1.2.2's BaseDecodeHead builds every head's loss with its own deprecated
+            # build_loss, which warns once per head: nothing a config can change
+            warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated',
+                                    category=UserWarning)
+            super().__init__(
+                backbone=backbone,
+                decode_head=decode_head,
+                neck=neck,
+                auxiliary_head=auxiliary_head,
+                train_cfg=train_cfg,
+                test_cfg=test_cfg,
+                data_preprocessor=data_preprocessor,
+                pretrained=pretrained,
+                init_cfg=init_cfg)
         check_decode_head(self.decode_head)
         self.stage = stage
         self.stage1_checkpoint = stage1_checkpoint

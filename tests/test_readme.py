@@ -1,15 +1,14 @@
-"""The README's commands and snippets, read from README.md itself so they cannot drift.
+"""The docs' Python snippets, read from their pages so they cannot drift.
 
-The stock-``EncoderDecoder`` snippet ("Using the modules from another mmseg project") is
-built (at a tiny width, without its checkpoint) and run through its data preprocessor on a
-189x336 frame, whose height is not a multiple of the patch size 14: the prediction must
-equal the model's map on the frame padded to 196x336 with the padding cropped off, i.e. be
-aligned with the image. The same model without ``test_cfg=dict(size_divisor=14)`` is not.
+The stock-``EncoderDecoder`` snippet ("Using the modules from another mmseg project" in
+``docs/en/user_guides/5_uem_on_your_model.md``) is built (at a tiny width, without its
+checkpoint) and run through its data preprocessor on a 189x336 frame, whose height is not a
+multiple of the patch size 14: the prediction must equal the model's map on the frame padded
+to 196x336 with the padding cropped off, i.e. be aligned with the image. The same model
+without ``test_cfg=dict(size_divisor=14)`` is not.
 """
-import re
-from pathlib import Path
-
 import torch
+from doc_pages import DOCS, snippet
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
@@ -17,17 +16,8 @@ from mmseg.structures import SegDataSample
 
 import mmseg_uem  # noqa: F401  (registers the modules)
 
-README = Path(__file__).resolve().parents[1] / 'README.md'
+PAGE = DOCS / 'user_guides' / '5_uem_on_your_model.md'
 TINY = dict(embed_dims=32, num_layers=12, num_heads=2)  # 12 blocks: out_indices [1, 4, 8, 11]
-
-
-def readme_snippet(heading: str) -> str:
-    """The first ```python block after ``heading`` in the README."""
-    text = README.read_text()
-    section = text[text.index(heading):]
-    match = re.search(r'```python\n(.*?)```', section, re.S)
-    assert match, f'no python block after {heading!r}'
-    return match.group(1)
 
 
 def _build(cfg_text: str, **preprocessor):
@@ -52,7 +42,7 @@ def _predict(model, image):
 
 
 def test_stock_encoder_decoder_snippet_is_aligned():
-    text = readme_snippet('## Using the modules from another mmseg project')
+    text = snippet(PAGE, '## Using the modules from another mmseg project')
     assert "type='EncoderDecoder'" in text and 'size_divisor=14' in text
     model = _build(text)
     image = torch.randint(0, 256, (3, 189, 336), dtype=torch.uint8,

@@ -62,8 +62,8 @@ def test_stage2_changes_only_the_uem_parts(uem):
     # the released checkpoint of exactly that config (listed in mmseg's model zoo metafile)
     with open(osp.join(SHIPPED, metafile)) as f:
         assert f'/{osp.basename(checkpoint)}' in f.read()
-    readme = (ROOT / 'README.md').read_text()
-    assert osp.basename(checkpoint) in readme
+    guide = (ROOT / 'docs' / 'en' / 'user_guides' / '5_uem_on_your_model.md').read_text()
+    assert osp.basename(checkpoint) in guide
 
 
 def _added_test_cfg(uem: str) -> dict:

@@ -45,7 +45,7 @@ if [[ ! -x "$VPY" ]]; then
 fi
 PIP=("$VPY" -m pip install -q --disable-pip-version-check)
 if ! "$VPY" -c "import torch" 2>/dev/null; then
-    # GPU users with their own CUDA torch follow the README's plain-pip path.
+    # GPU users with their own CUDA torch follow the plain-pip path of docs/en/get_started.md.
     "${PIP[@]}" "torch==$TORCH_PIN" "torchvision==$TORCHVISION_PIN"
 fi
 # mmcv's setup.py imports pkg_resources, gone from setuptools >= 70 (torch

@@ -29,11 +29,12 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.logging import print_log
 from mmseg.apis import MMSegInferencer
-from mmseg.registry import INFERENCERS
+from mmseg.registry import INFERENCERS, MODELS
 
 from ..datasets.ood_base import strip_annotation_loading
 from ..evaluation.operating_point import resolve_threshold
-from ..utils.checkpoint import format_mismatch, state_dict_mismatch
+from ..models.segmentors.checkpoint import check_segmentor_checkpoint
+from ..utils.checkpoint import read_checkpoint
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
 from .outputs import (
     collect_images,
@@ -61,8 +62,9 @@ class UEMInferencer(MMSegInferencer):
 
     Args:
         model, weights, classes, palette, dataset_name, device, scope: as
-            ``MMSegInferencer``. A checkpoint whose keys do not match the model is an error
-            naming the keys (mmseg's inferencer only logs them).
+            ``MMSegInferencer``. A checkpoint whose keys do not match the model is a
+            :class:`~mmseg_uem.utils.checkpoint.CheckpointMismatchError` naming the keys
+            (mmseg's inferencer only logs them).
         score: anomaly score to compute (``model.test_cfg.score``: 'LLR', 'ID', 'OoD',
             'MSP', 'MaxLogit', 'Energy', 'RbA'); None keeps the config's.
         threshold: flag the pixels with score >= it in the pictures: a number, an
@@ -98,15 +100,14 @@ class UEMInferencer(MMSegInferencer):
                  cmap: str = 'inferno') -> None:
         import mmseg_uem  # noqa: F401  (registers our modules into mmseg's registries)
 
-        if isinstance(weights, str) and not osp.isfile(weights) and '://' not in weights:
-            raise FileNotFoundError(f'checkpoint {weights} does not exist')
         self._weights = weights
         super().__init__(model=model, weights=weights, classes=classes, palette=palette,
                          dataset_name=dataset_name, device=device, scope=scope)
         if not hasattr(self.model, 'postprocess_result') or not hasattr(self.model, 'score'):
             raise TypeError(f'{type(self.model).__name__} emits no anomaly map: UEMInferencer '
                             'needs a UEMEncoderDecoder (a stock mmseg segmentor can be scored '
-                            'as one: see the README, "Scoring a stock mmseg segmentor")')
+                            'as one: docs/en/user_guides/2_train_test.md, "Scoring a stock mmseg '
+                            'segmentor")')
         if score is not None:
             self.model.test_cfg.score = score
             _ = self.model.score  # validated now
@@ -127,6 +128,18 @@ class UEMInferencer(MMSegInferencer):
         name = (cfg.get('test_dataloader') or {}).get('collate_fn')
         return FUNCTIONS.get(name) if name else pseudo_collate
 
+    def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
+        """mmengine's ``_init_model`` with the checkpoint read by
+        :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` (errors name the file) and
+        matched strictly (mmseg's inferencer only logs a mismatch). The config is needed."""
+        checkpoint = read_checkpoint(weights) if weights is not None else None
+        if cfg.model.get('pretrained') is not None:  # all weights come from the checkpoint
+            del cfg.model.pretrained
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        self._load_weights_to_model(model, checkpoint, cfg)
+        return model.to(device).eval()
+
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
         if checkpoint is not None and 'dataset_meta' not in (checkpoint.get('meta') or {}):
             # the class names of the model's training set, instead of mmseg's warning and
@@ -134,14 +147,9 @@ class UEMInferencer(MMSegInferencer):
             checkpoint = dict(checkpoint, meta=dict(checkpoint.get('meta') or {},
                                                     dataset_meta=_inlier_metainfo(cfg, model)))
         if checkpoint is not None:
-            state = checkpoint.get('state_dict', checkpoint)
-            state = {k[len('module.'):] if k.startswith('module.') else k: v
-                     for k, v in state.items()}
-            mismatch = state_dict_mismatch(model.state_dict(), state)
-            if any(mismatch):
-                raise KeyError(
-                    f'checkpoint {self._weights} does not fit the model of the config (a '
-                    f'stage-1 checkpoint in a stage-2 config?):{format_mismatch(*mismatch)}')
+            config = getattr(cfg, 'filename', None) or 'the config'
+            check_segmentor_checkpoint(model, checkpoint, path=self._weights,
+                                       target=f'the model of {config}')
         super()._load_weights_to_model(model, checkpoint, cfg)
 
     def _init_visualizer(self, cfg):
@@ -305,7 +313,7 @@ def _input_rgb(single_input) -> np.ndarray:
 def images_per_second(inferencer: UEMInferencer, images: Sequence, *, repeats: int = 1,
                       batch_size: int = 1) -> float:
     """Throughput of ``inferencer`` on ``images`` (prediction only, no pictures), for the
-    README's number and benchmarks; one untimed warm-up call first."""
+    benchmarks; one untimed warm-up call first."""
     import time
 
     inferencer(list(images[:1]), batch_size=1)

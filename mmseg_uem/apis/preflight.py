@@ -1,33 +1,20 @@
 """Pre-flight checks of ``tools/``: files a run needs are checked before the Runner starts,
 with errors that name the file (mmengine would fail later, or deep inside a library)."""
-import logging
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
 
+from ..models.segmentors.checkpoint import check_segmentor_checkpoint
 from ..models.segmentors.stage1 import resolve_stage1_checkpoint
-from ..models.segmentors.stock import stock_auxiliary_keys
-from ..utils.checkpoint import check_checkpoint_file
+from ..utils.checkpoint import check_checkpoint_file, read_checkpoint
 
 
 def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: str,
                           strict: bool = True) -> None:
-    """Refuse to test ``model`` (built from ``config``) with a ``checkpoint`` that does not fit.
-
-    mmengine's ``load_from`` loads non-strictly: keys missing from the file keep their
-    initial (random) values, unexpected and mis-shaped ones are skipped, and only a log line
-    says so, so a stage-1 checkpoint in a stage-2 config, bare backbone weights or a G-D
-    checkpoint in a D-D config give a believable wrong number. The file must hold exactly
-    the keys and shapes of the model's state dict: nearly all of it enters the prediction,
-    and what does not at test time (the GMM memory and its counters) is part of any complete
-    checkpoint of this model (training, resuming and the official-model converter write it).
-    Reads the file as mmengine's loader does (``weights_only``, a ``state_dict`` wrapper,
-    a DDP ``module.`` prefix); a TTA or DDP wrapper is compared through its ``module``.
-    The one exception: a stock model's auxiliary head, which the model of a stock-scoring
-    config leaves out (:func:`~mmseg_uem.models.segmentors.stock.stock_auxiliary_keys`), is
-    logged as not read.
+    """Refuse to test ``model`` (built from ``config``) with a ``checkpoint`` that does not fit
+    (:func:`~mmseg_uem.models.segmentors.checkpoint.check_segmentor_checkpoint`), before any
+    image is scored.
 
     Args:
         model: the built model (``runner.model``).
@@ -36,48 +23,10 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
         strict: False logs the same message as a warning and lets the test run
             (``tools/test.py --allow-checkpoint-mismatch``).
     """
-    from mmengine.model import BaseTTAModel, is_model_wrapper
-    from mmengine.runner import CheckpointLoader
-
-    from ..utils.checkpoint import format_mismatch, state_dict_mismatch
-
-    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
-        model = model.module
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'checkpoint {checkpoint} holds a {type(loaded).__name__}, not a '
-                         'state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    expected = model.state_dict()
-    stock_aux = stock_auxiliary_keys(model, state)
-    if stock_aux:
-        print_log(f'checkpoint {checkpoint}: {len(stock_aux)} tensors of a stock auxiliary head '
-                  f'(auxiliary_head.*) not read: a training-time loss that mmseg never runs at '
-                  f'test time, and the model of {config} has none', logger='current')
-        state = {k: v for k, v in state.items() if not k.startswith('auxiliary_head.')}
-    missing, unexpected, bad_shapes = state_dict_mismatch(expected, state)
-    if not (missing or unexpected or bad_shapes):
-        return
-    msg = (f'checkpoint {checkpoint} does not fit the model of {config} '
-           f'({len(expected)} tensors):' + format_mismatch(missing, unexpected, bad_shapes))
-    prefixes = {k.split('.', 1)[0] for k in expected}
-    if len(missing) == len(expected) and not any(k.split('.', 1)[0] in prefixes for k in state):
-        msg += ('\n  hint: no key of the file belongs to the model: bare backbone weights '
-                '(e.g. an official DINOv2 .pth) go into model.backbone.init_cfg for training, '
-                'not to tools/test.py')
-    elif missing and all(k.startswith('auxiliary_head.') for k in missing):
-        msg += ('\n  hint: the file has no UEM (auxiliary_head): a stage-1 checkpoint given '
-                'to a stage-2 config; test the stage-2 checkpoint, or a *_stage1_* config')
-    elif bad_shapes or {k.split('.', 1)[0] for k in missing + unexpected} & {'decode_head',
-                                                                            'auxiliary_head'}:
-        msg += ('\n  hint: another model variant (e.g. G-D vs D-D) or size: use the config '
-                'the checkpoint was trained with')
-    if strict:
-        raise ValueError(msg + '\n  (--allow-checkpoint-mismatch tests anyway: the listed '
-                         'tensors then keep their initial values)')
-    print_log(msg + '\n  testing anyway (--allow-checkpoint-mismatch)', logger='current',
-              level=logging.WARNING)
+    check_segmentor_checkpoint(
+        model, read_checkpoint(checkpoint), path=checkpoint, target=f'the model of {config}',
+        strict=strict, advice='--allow-checkpoint-mismatch tests anyway: the listed tensors '
+        'then keep their initial values')
 
 
 def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:

@@ -12,7 +12,6 @@ Everything the runner needs besides the weights travels in the file's metadata (
 ``METADATA_KEY``, JSON): preprocessing, test pipeline, window and stride, score, classes.
 """
 import json
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -20,8 +19,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
+from ..models.segmentors.checkpoint import check_segmentor_checkpoint
 from ..models.segmentors.uem_encoder_decoder import UEMEncoderDecoder
-from ..utils.checkpoint import format_mismatch, state_dict_mismatch
+from ..utils.checkpoint import read_checkpoint
 from ..version import __version__
 from .wrapper import INPUT_NAME, UEMExportWrapper, output_names
 
@@ -38,10 +38,13 @@ def load_segmentor(config: str, checkpoint: str, *,
                    cfg_options: Optional[dict] = None) -> Tuple[UEMEncoderDecoder, Config, dict]:
     """Build the config's ``UEMEncoderDecoder`` and load a checkpoint into it, strictly.
 
-    The checkpoint is read with ``torch.load(weights_only=True)`` (mmengine's own objects
-    allowed, see :mod:`mmseg_uem.utils.checkpoint`); every key and shape must match the
-    config's model, else a ``RuntimeError`` names both files and the differing keys. The
-    stage-1 checkpoint of a stage-2 config is not read: the checkpoint holds all weights.
+    The checkpoint is read by :func:`~mmseg_uem.utils.checkpoint.read_checkpoint`
+    (``weights_only``, mmengine's own objects allowed) and matched by
+    :func:`~mmseg_uem.models.segmentors.checkpoint.check_segmentor_checkpoint`: every key
+    and shape must match the config's model, else a
+    :class:`~mmseg_uem.utils.checkpoint.CheckpointMismatchError` names both files and the
+    differing keys. The stage-1 checkpoint of a stage-2 config is not read: the checkpoint
+    holds all weights.
 
     Returns:
         The model in eval mode, the config and the checkpoint's ``meta`` (may be empty).
@@ -56,37 +59,12 @@ def load_segmentor(config: str, checkpoint: str, *,
         raise ValueError(f'{config}: model.type is {cfg.model.get("type")!r}; the ONNX export '
                          'takes a UEMEncoderDecoder config (configs/uem/...)')
     model = MODELS.build(cfg.model)  # no init_weights: nothing pretrained is read
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    try:
-        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise RuntimeError(f'could not read the checkpoint {checkpoint}: '
-                           f'{type(err).__name__}: {str(err).splitlines()[0]}') from err
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise RuntimeError(f'checkpoint {checkpoint} holds no state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    check_matches(model.state_dict(), state, config=config, checkpoint=checkpoint)
+    ckpt = read_checkpoint(checkpoint)
+    state = check_segmentor_checkpoint(model, ckpt, path=checkpoint,
+                                       target=f'the model of {config}')
     model.load_state_dict(state, strict=True)
-    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    meta = ckpt.get('meta', {})
     return model.eval(), cfg, meta if isinstance(meta, dict) else {}
-
-
-def check_matches(expected: dict, given: dict, *, config: str, checkpoint: str) -> None:
-    """Raise naming both files if the checkpoint's keys or shapes differ from the model's
-    (:func:`~mmseg_uem.utils.checkpoint.state_dict_mismatch`)."""
-    missing, unexpected, shapes = state_dict_mismatch(expected, given)
-    if not (missing or unexpected or shapes):
-        return
-    msg = (f'checkpoint {checkpoint} does not match the model of {config}:'
-           + format_mismatch(missing, unexpected, shapes, limit=10))
-    if any(k.startswith('auxiliary_head.') for k in missing):
-        msg += ('\n  hint: the config has a UEM (stage 2) the checkpoint lacks: is it a '
-                'stage-1 checkpoint?')
-    elif any(k.startswith('auxiliary_head.') for k in unexpected):
-        msg += '\n  hint: the checkpoint has a UEM (stage 2): use its stage-2 config'
-    raise RuntimeError(msg)
 
 
 def check_window(model: UEMEncoderDecoder, shape: Sequence[int]) -> Tuple[int, int]:

@@ -1,8 +1,9 @@
 """Synthetic checkpoints in the official UEM layout (NazirNayal8/UEM-likelihood-ratio).
 
 The key names, shapes and dtypes are those of the published Lightning checkpoints (the
-official ``SegmentationModel`` / ``OoDSegmentationModel`` state dicts, listed module by
-module in the README's model zoo), written here from that layout, not from our converter.
+official ``SegmentationModel`` / ``OoDSegmentationModel`` state dicts, mapped module by
+module in docs/en/advanced_guides/evaluation.md), written here from that layout, not from
+our converter.
 At the default sizes a test runs in milliseconds; :data:`FULL_SIZE` gives the published
 ViT-B/14 sizes (a G-G file holds 283 tensors, 317,430,429 values).
 """

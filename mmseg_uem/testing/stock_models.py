@@ -3,8 +3,9 @@
 Each is the ``model`` of ``configs/_base_/models/mmseg/*.py`` (unchanged copies of
 mmseg 1.2.2's shipped files) with its widths and depths shrunk, BN instead of SyncBN (one
 process) and no ImageNet weights, so tests build and run them on a CPU in milliseconds.
-:func:`uem_cfg` turns one into the stage-2 ``UEMEncoderDecoder`` config the README's
-"Add a UEM to your own mmseg model" describes. Reads config files only (no mmseg import).
+:func:`uem_cfg` turns one into the stage-2 ``UEMEncoderDecoder`` config that
+docs/en/user_guides/5_uem_on_your_model.md ("Add a UEM to your own mmseg model")
+describes. Reads config files only (no mmseg import).
 """
 import copy
 import os.path as osp

@@ -1,83 +1,73 @@
-"""Checkpoint files: a cheap completeness check, and safe reloading of the checkpoints that
-mmengine writes.
+"""The one checkpoint API: reading a checkpoint file, and matching its state dict to a model.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7's
-checkpoints hold a few non-tensor objects (its ``MessageHub`` keeps
-``HistoryBuffer`` instances with numpy arrays), so ``--resume``, ``load_from``
-and ``tools/test.py`` fail with ``Unsupported global``. Rather than switching
-the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``), we allow exactly
-the objects mmengine writes. Third-party weights keep the full
-``weights_only=True`` protection: nothing callable is allowed besides a
-``getattr`` restricted to ``HistoryBuffer``'s statistics methods.
+Every place that reads weights goes through here (``tools/test.py``'s pre-flight, the
+inferencer of ``tools/infer.py``, the ONNX export, the stage-1 hand-over, the DINOv2
+backbone, the official-model converter), so the same mistake gives the same error wherever
+it is made:
 
-Third-party training checkpoints that pickle a config object (Lightning's
-``hyper_parameters``) are read by :func:`load_untrusted_checkpoint`, a restricted
-unpickler that never imports or calls what the file names.
+- :func:`read_checkpoint` reads every form we accept (an mmengine checkpoint, a bare state
+  dict, a Lightning checkpoint with an attribute-dict config) with ``weights_only``
+  protection (mmengine's own objects allowed, :mod:`~mmseg_uem.utils.safe_pickle`); a file
+  that is missing raises ``FileNotFoundError``, one that cannot be read
+  :class:`CheckpointReadError`; both name the file.
+- :func:`state_dict_of` unwraps ``state_dict`` and strips a DDP ``module.`` prefix.
+- :func:`match_state_dict` compares a state dict with a model's and raises one
+  :class:`CheckpointMismatchError` listing missing, unexpected and mis-shaped keys, with
+  hints for the usual mistakes (a stage-1 file for a stage-2 model or the reverse, bare
+  backbone weights, another model variant, another backbone architecture).
 
-Also the one comparison of a checkpoint's keys and shapes with a model's
-(:func:`state_dict_mismatch`, :func:`format_mismatch`), for every strict loading check.
+Message format, for every caller::
+
+    <what> <path> does not fit <target> (<N> tensors):
+      missing keys (n): a, b, ...
+      unexpected keys (n): ...
+      shape mismatches (checkpoint vs model) (n): key (shape) vs model (shape), ...
+      hint: ...
 """
-import _compat_pickle
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, List, Mapping, NamedTuple, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-_HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
-
-
-class RefusedPickle(pickle.UnpicklingError):
-    """A pickle asked for something :func:`load_untrusted_checkpoint` does not allow."""
-
-
-def _history_buffer_getattr(obj, name: str):
-    """``getattr`` limited to what a pickled ``HistoryBuffer`` references.
-
-    ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle
-    as ``getattr(HistoryBuffer, 'min')`` etc.
-    """
-    from mmengine.logging import HistoryBuffer
-
-    if obj is HistoryBuffer and name in _HISTORY_STATISTICS:
-        return getattr(obj, name)
-    raise RefusedPickle(
-        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only '
-        f'HistoryBuffer statistics methods {_HISTORY_STATISTICS} are allowed')
-
-
-def mmengine_safe_globals() -> list:
-    """The globals an mmengine 0.10 checkpoint references, for ``weights_only``."""
-    from mmengine.logging import HistoryBuffer
-
-    np_core = getattr(np, '_core', None) or np.core
-    multiarray = np_core.multiarray
-    mod = multiarray.__name__  # numpy._core.multiarray on numpy 2
-    return [
-        HistoryBuffer,
-        np.ndarray,
-        np.dtype,
-        (multiarray.scalar, f'{mod}.scalar'),
-        (multiarray._reconstruct, f'{mod}._reconstruct'),
-        (_history_buffer_getattr, 'builtins.getattr'),
-        *[type(np.dtype(t)) for t in ('f8', 'f4', 'i8', 'i4', 'u1', 'b1')],
-    ]
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints."""
-    if not hasattr(torch.serialization, 'add_safe_globals'):  # torch < 2.4
-        return
-    torch.serialization.add_safe_globals(mmengine_safe_globals())
-
+from .safe_pickle import RefusedPickle, allow_mmengine_checkpoints, load_untrusted_checkpoint
 
 #: first bytes of a pre-1.6 (non-zip) torch.save file: pickle protocol 2, then a long int
 _LEGACY_TORCH_MAGIC = b'\x80\x02\x8a\x0a'
 
 
+class CheckpointReadError(ValueError):
+    """A checkpoint file that cannot be read: truncated, corrupt, not a torch checkpoint, a
+    pickle asking for code, or not a dict. The message names the file."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's state dict does not fit a model (see the module docstring's format).
+
+    Attributes:
+        checkpoint: the file (or source) named.
+        missing, unexpected, bad_shapes: sorted keys, as :func:`state_dict_mismatch`.
+        hints: the ``hint:`` lines' texts.
+    """
+
+    def __init__(self, *, what: str, checkpoint: str, target: str, num_expected: int,
+                 missing: List[str], unexpected: List[str], bad_shapes: List[str],
+                 hints: Sequence[str] = (), advice: Optional[str] = None,
+                 limit: int = 20) -> None:
+        self.checkpoint, self.target = checkpoint, target
+        self.missing, self.unexpected, self.bad_shapes = missing, unexpected, bad_shapes
+        self.hints = list(hints)
+        message = (f'{what} {checkpoint} does not fit {target} ({num_expected} tensors):'
+                   + format_mismatch(missing, unexpected, bad_shapes, limit=limit)
+                   + ''.join(f'\n  hint: {h}' for h in self.hints))
+        if advice:
+            message += f'\n  ({advice})'
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------------- reading
 def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
     """Raise naming ``path`` if it is missing or not a complete torch (zip) checkpoint.
 
@@ -92,162 +82,79 @@ def check_checkpoint_file(path: str, *, what: str = 'checkpoint') -> None:
     with open(path, 'rb') as f:
         legacy = f.read(4) == _LEGACY_TORCH_MAGIC  # torch < 1.6 format: not checkable
     if not legacy and not zipfile.is_zipfile(path):
-        raise ValueError(f'{what} {path} is truncated or not a torch checkpoint (no zip '
-                         'directory at its end): copy or download it again')
+        raise CheckpointReadError(f'{what} {path} is truncated or not a torch checkpoint (no '
+                                  'zip directory at its end): copy or download it again')
 
 
-# ---------------------------------------------------------------------------------------------
-# Third-party training checkpoints that pickle their config (PyTorch Lightning)
-# ---------------------------------------------------------------------------------------------
-# Lightning stores ``save_hyperparameters`` in ``hyper_parameters``; the official UEM code
-# passes an ``easydict.EasyDict``, so those files name a class that ``weights_only=True``
-# refuses, while ``weights_only=False`` would run whatever a file asks for. The unpickler
-# below resolves only the globals ``weights_only=True`` allows (plus mmengine's, above); any
-# other name becomes an inert stand-in type that can only be instantiated the way pickle
-# rebuilds a dict subclass (NEWOBJ without arguments, SETITEMS, BUILD), never called.
+def read_checkpoint(path: str, *, what: str = 'checkpoint',
+                    attribute_dicts: bool = False) -> dict:
+    """Read the checkpoint file ``path`` onto the CPU, running none of the code a pickle
+    may name.
 
+    Args:
+        path: a local file (or a URL, read by mmengine's ``CheckpointLoader``).
+        what: how the file is named in errors ('checkpoint', 'stage-1 checkpoint', ...).
+        attribute_dicts: also read attribute-dict classes a third-party training checkpoint
+            pickles (``easydict.EasyDict`` in a Lightning ``hyper_parameters``) as plain
+            dicts (:func:`~mmseg_uem.utils.safe_pickle.load_untrusted_checkpoint`); else
+            ``torch.load(weights_only=True)`` with mmengine's own objects allowed.
 
-class _RefusingType(type):
-    """Metaclass of the stand-ins: calling one (pickle's REDUCE) is refused."""
-
-    def __call__(cls, *args, **kwargs):
-        raise RefusedPickle(
-            f'refusing to call {cls.pickled_name} while loading a checkpoint: only tensors, '
-            'plain containers and attribute-dict configs are read')
-
-
-class PickledAttributeDict(dict, metaclass=_RefusingType):
-    """A plain dict standing in for an attribute-dict class that the file names.
-
-    An attribute dict (``easydict.EasyDict``, Lightning's ``AttributeDict``) pickles as
-    NEWOBJ with no arguments, its items, and optionally its ``__dict__`` as state, whose
-    entries are the items themselves. Anything else asked of a stand-in is refused: its
-    class is never imported and none of its code runs.
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointReadError: truncated, corrupt, not a torch checkpoint, refused (a pickle
+            naming something other than tensors and plain containers), or not a dict.
     """
+    if '://' in path:
+        from mmengine.runner import CheckpointLoader
 
-    pickled_name = '?'
-
-    def __new__(cls, *args, **kwargs):
-        if args or kwargs:
-            raise RefusedPickle(
-                f'refusing to build {cls.pickled_name} with arguments while loading a '
-                'checkpoint: it is not an attribute dict')
-        return dict.__new__(cls)
-
-    def __setstate__(self, state) -> None:
-        # EasyDict's attributes mirror its items (the same objects, through the pickle memo)
-        if not isinstance(state, dict) or any(
-                not isinstance(k, str) or k not in self or not _same(self[k], v)
-                for k, v in state.items()):
-            raise RefusedPickle(
-                f'refusing {self.pickled_name} while loading a checkpoint: its pickled state '
-                'is not a copy of its items, so it is not an attribute dict')
-
-
-def _same(a, b) -> bool:
-    return a is b or (type(a) is type(b) and isinstance(a, (str, int, float, bool, bytes))
-                      and a == b)
-
-
-def _allowed_globals() -> dict:
-    """'module.name' -> object: what ``torch.load(weights_only=True)`` accepts (its own
-    allow-list of tensor and storage rebuilders) plus mmengine's objects."""
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals
-        allowed = dict(_get_allowed_globals())
-    except ImportError:  # another torch layout: the minimum that tensors need
-        import collections
-        allowed = {'collections.OrderedDict': collections.OrderedDict,
-                   'torch._utils._rebuild_tensor_v2': torch._utils._rebuild_tensor_v2,
-                   'torch._utils._rebuild_parameter': torch._utils._rebuild_parameter,
-                   'torch.Size': torch.Size, 'torch.device': torch.device}
-    for item in mmengine_safe_globals():
-        obj, name = item if isinstance(item, tuple) else (
-            item, f'{item.__module__}.{item.__qualname__}')
-        allowed[name] = obj
-    return allowed
+        loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    else:
+        check_checkpoint_file(path, what=what)
+        try:
+            if attribute_dicts:
+                loaded = load_untrusted_checkpoint(path).content
+            else:
+                allow_mmengine_checkpoints()
+                loaded = torch.load(path, map_location='cpu', weights_only=True)
+        except RefusedPickle as err:
+            raise CheckpointReadError(f'refused to load {what} {path}: {err}') from err
+        except Exception as err:
+            text = str(err)
+            # weights_only names the refused global ("Unsupported global: GLOBAL mod.Class",
+            # or "unsupported GLOBAL posix.system ..."); other errors mean a broken file
+            refused = next((line.strip() for line in text.splitlines() if 'GLOBAL' in line),
+                           None)
+            if isinstance(err, pickle.UnpicklingError) and refused:
+                raise CheckpointReadError(
+                    f'refused to load {what} {path}: it holds objects other than tensors and '
+                    'plain containers, which torch.load(weights_only=True) does not allow '
+                    f'({refused})') from err
+            reason = next((line.strip() for line in text.splitlines() if line.strip()), '')
+            raise CheckpointReadError(
+                f'could not read {what} {path}: the file is truncated, corrupt or not a torch '
+                f'checkpoint ({type(err).__name__}{": " + reason if reason else ""})') from err
+    if not isinstance(loaded, dict):
+        raise CheckpointReadError(f'{what} {path} holds a {type(loaded).__name__}, not a dict')
+    return loaded
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """``find_class`` limited to :func:`_allowed_globals`; other names get a stand-in,
-    recorded in ``self.standins`` (set by :func:`_restricted_pickle_module`)."""
-
-    standins: dict
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str):
-        # protocol-2 pickles (torch.save's) name Python 2 modules: map them as pickle does
-        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        full = f'{module}.{name}'
-        if full in self.allowed:
-            return self.allowed[full]
-        if full not in self.standins:
-            self.standins[full] = _RefusingType(name, (PickledAttributeDict, ),
-                                                dict(pickled_name=full))
-        return self.standins[full]
+def state_dict_of(checkpoint: Mapping, *, source: str,
+                  what: str = 'checkpoint') -> Dict[str, Any]:
+    """The state dict in ``checkpoint`` (mmengine's ``state_dict`` entry, or the checkpoint
+    itself if it is a bare state dict), without a DDP ``module.`` prefix."""
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, Mapping):
+        raise CheckpointReadError(f'{what} {source}: its state_dict is a '
+                                  f'{type(state).__name__}, not a dict')
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
 
 
-def _restricted_pickle_module(standins: dict):
-    """A module object for ``torch.load(pickle_module=...)`` that records its stand-ins."""
-    import types
-
-    module = types.ModuleType('mmseg_uem_restricted_pickle')
-    module.Unpickler = type('Unpickler', (_RestrictedUnpickler, ), dict(standins=standins))
-    module.load = lambda f, **kw: module.Unpickler(f, **kw).load()
-    module.__dict__.update({k: getattr(pickle, k) for k in ('UnpicklingError', 'dumps',
-                                                             'Pickler', 'HIGHEST_PROTOCOL')})
-    return module
+def read_state_dict(path: str, *, what: str = 'checkpoint') -> Dict[str, Any]:
+    """:func:`state_dict_of` of :func:`read_checkpoint`."""
+    return state_dict_of(read_checkpoint(path, what=what), source=path, what=what)
 
 
-def _to_plain(obj):
-    """Stand-in dicts -> dict, recursively through dicts, lists and tuples."""
-    if isinstance(obj, PickledAttributeDict):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    if type(obj) is dict:
-        return {k: _to_plain(v) for k, v in obj.items()}
-    if type(obj) in (list, tuple):
-        return type(obj)(_to_plain(v) for v in obj)
-    return obj
-
-
-class UntrustedCheckpoint(NamedTuple):
-    """What :func:`load_untrusted_checkpoint` read."""
-
-    content: dict  # the checkpoint with stand-ins turned into plain dicts
-    attribute_dicts: Tuple[str, ...]  # classes read as plain dicts, e.g. 'easydict.EasyDict'
-
-
-def load_untrusted_checkpoint(path: str, *, what: str = 'checkpoint') -> UntrustedCheckpoint:
-    """Read a torch checkpoint from outside without running any code it names.
-
-    Tensors, storages, plain containers and the objects ``weights_only=True`` allows are
-    rebuilt as usual; classes it does not know are read as plain dicts if they are attribute
-    dicts (``easydict.EasyDict`` in a Lightning ``hyper_parameters``), and anything else a
-    pickle asks for (calling a function, building another object) is refused with an error
-    naming the file. No third-party package is imported for it.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    standins: dict = {}
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=False,
-                         pickle_module=_restricted_pickle_module(standins))
-    except RefusedPickle as err:
-        raise RuntimeError(f'refused to load {what} {path}: {err}') from err
-    except Exception as err:  # zip / stream errors of a truncated or foreign file
-        reason = next((line.strip() for line in str(err).splitlines() if line.strip()), '')
-        raise RuntimeError(f'could not read {what} {path}: the file is truncated, corrupt or '
-                           f'not a torch checkpoint ({type(err).__name__}'
-                           f'{": " + reason if reason else ""})') from err
-    if not isinstance(obj, dict):
-        raise RuntimeError(f'{what} {path} holds a {type(obj).__name__}, not a dict')
-    return UntrustedCheckpoint(_to_plain(obj), tuple(sorted(standins)))
-
-
+# --------------------------------------------------------------------------------- matching
 def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Any]
                         ) -> Tuple[List[str], List[str], List[str]]:
     """Keys of ``given`` against ``expected`` (a model's state dict): sorted missing keys,
@@ -273,3 +180,96 @@ def format_mismatch(missing: List[str], unexpected: List[str], bad_shapes: List[
                                                 if len(items) > limit else '')
             msg += f'\n  {title} ({len(items)}): {shown}'
     return msg
+
+
+def _top(key: str) -> str:
+    return key.split('.', 1)[0]
+
+
+def mismatch_hints(expected: Mapping[str, Tensor], given: Mapping[str, Any],
+                   missing: List[str], unexpected: List[str],
+                   bad_shapes: List[str]) -> List[str]:
+    """What the mismatch most likely is: bare backbone weights, stage 1 vs stage 2, another
+    model variant, another backbone architecture (registers, width, grid, depth)."""
+    if missing and len(missing) == len(expected) and given and \
+            not {_top(k) for k in given} & {_top(k) for k in expected}:
+        return ['no key of the file belongs to the model: bare backbone weights (e.g. an '
+                'official DINOv2 .pth) go into model.backbone.init_cfg=dict(type='
+                "'Pretrained', checkpoint=...) for training, not where a complete model's "
+                'checkpoint is read']
+    hints = []
+    aux = 'auxiliary_head.'
+    if missing and all(k.startswith(aux) for k in missing):
+        hints.append('the file has no UEM (auxiliary_head): a stage-1 checkpoint given to a '
+                     'stage-2 model; use the stage-2 checkpoint, or a *_stage1_* config')
+    elif unexpected and all(k.startswith(aux) for k in unexpected) and not missing:
+        hints.append('the file has a UEM (auxiliary_head): a stage-2 checkpoint given to a '
+                     'stage-1 model; use the stage-2 config it was trained with')
+    elif bad_shapes or {_top(k) for k in missing + unexpected} & {'decode_head', 'auxiliary_head'}:
+        hints.append('another model variant (e.g. G-D vs D-D) or size: use the config the '
+                      'checkpoint was trained with')
+    return hints + _architecture_hints(expected, given, missing, unexpected)
+
+
+def _architecture_hints(expected: Mapping[str, Tensor], given: Mapping[str, Any],
+                        missing: List[str], unexpected: List[str]) -> List[str]:
+    """DINOv2 architecture mismatches, for a bare backbone ('') or a segmentor's
+    ('backbone.')."""
+    prefix = next((p for p in ('', 'backbone.') if f'{p}cls_token' in expected), None)
+    if prefix is None:
+        return []
+    hints = []
+    if f'{prefix}register_tokens' in missing:
+        hints.append('the checkpoint has no register tokens: use an arch without "_reg".')
+    if f'{prefix}register_tokens' in unexpected:
+        hints.append('the checkpoint has register tokens: use a "_reg" arch.')
+    dims = [t.shape[-1] if isinstance(t, Tensor) else None
+            for t in (given.get(f'{prefix}cls_token'), expected[f'{prefix}cls_token'])]
+    pos = [t.shape[1] if isinstance(t, Tensor) and t.dim() > 1 else None
+           for t in (given.get(f'{prefix}pos_embed'), expected.get(f'{prefix}pos_embed'))]
+    if None not in dims and dims[0] != dims[1]:
+        # a whole-architecture mismatch: say so first, the key listing is then all of them
+        hints.append(f"the checkpoint's embedding dim is {dims[0]}, the model's {dims[1]}: "
+                     'another ViT size (vits14 384, vitb14 768, vitl14 1024, vitg14 1536): set '
+                     'the arch to match the checkpoint.')
+    elif None not in pos and pos[0] != pos[1]:
+        hints.append('pos_embed is stored at the img_size / patch_size grid (official: '
+                     '518 / 14 = 37x37): set img_size accordingly.')
+    blocks = [{int(k[len(prefix):].split('.')[1]) for k in keys
+               if k.startswith(f'{prefix}blocks.')} for keys in (given, expected)]
+    if all(blocks) and len(blocks[0]) != len(blocks[1]):
+        hints.append(f'the checkpoint has {len(blocks[0])} blocks, the model '
+                     f'{len(blocks[1])}: set num_layers / the arch to match.')
+    return hints
+
+
+def match_state_dict(expected: Union[nn.Module, Mapping[str, Tensor]],
+                     given: Mapping[str, Any], *, checkpoint: str, target: str,
+                     what: str = 'checkpoint', allow_unexpected: bool = False,
+                     within: Optional[Sequence[str]] = None,
+                     advice: Optional[str] = None) -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``given`` has exactly the keys and
+    shapes of ``expected`` (a model or its state dict).
+
+    Args:
+        checkpoint: the file (or source) named in the message.
+        target: what it was matched to, e.g. ``'the model of configs/uem/x.py'``.
+        what: how the file is named ('checkpoint', 'stage-1 checkpoint', ...).
+        allow_unexpected: keys of ``given`` outside ``expected`` are not a mismatch by
+            themselves; they are still listed when something else is wrong.
+        within: only unexpected keys under these prefixes count (the stage-1 hand-over
+            reads the stage-1 modules of a file that may hold more: a UEM, a stock
+            auxiliary head).
+        advice: a last line in parentheses (what a tool's option would do instead).
+    """
+    if isinstance(expected, nn.Module):
+        expected = expected.state_dict()
+    missing, unexpected, bad_shapes = state_dict_mismatch(expected, given)
+    if within is not None:
+        unexpected = [k for k in unexpected if k.startswith(tuple(within))]
+    if not (missing or bad_shapes or (unexpected and not allow_unexpected)):
+        return
+    raise CheckpointMismatchError(
+        what=what, checkpoint=checkpoint, target=target, num_expected=len(expected),
+        missing=missing, unexpected=unexpected, bad_shapes=bad_shapes,
+        hints=mismatch_hints(expected, given, missing, unexpected, bad_shapes), advice=advice)

@@ -1,10 +1,10 @@
-"""The embedded demo: its sections, and its numbers pinned to the README's within the
-tolerance the README states.
+"""The embedded demo: its sections, and its numbers pinned to the expected ones within their
+tolerance, both read from ``configs/uem/demo/expected_results.json`` (the file the docs quote).
 
-``test_core_demo_reproduces_the_readme`` runs ``tools/demo.py --sections core`` as a user
+``test_core_demo_reproduces_the_expected_numbers`` runs ``tools/demo.py --sections core`` as a user
 runs it (a subprocess, one torch thread as every tool test here), in ``tmp_path``, and compares
-its table with the README's table, read from README.md: a change of the demo's numbers must
-come with a change of the README.
+its table with the expected numbers: a change of the demo's numbers must come with a change
+of that file (and ``tests/test_docs.py`` then requires the docs to quote the new ones).
 """
 import json
 import os
@@ -14,29 +14,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from doc_pages import demo_expected
 
 from mmseg_uem.apis import demo
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / 'README.md'
-SCORES = {'ID': 'ID  (-max_k F_k, stage 1 alone)', 'OoD': 'OoD (O_1 - O_0, UEM alone)',
-          'LLR': 'LR  (O_1 - O_0 - max_k F_k)'}
+SCORES = ('ID', 'OoD', 'LLR')
 
 
-def readme_demo_numbers() -> tuple:
+def expected_demo_numbers() -> tuple:
     """({score: {AP, FPR95, AUROC}}, mIoU after stage 1, after stage 2, tolerance)."""
-    text = README.read_text()
-    table = {}
-    for score, name in SCORES.items():
-        row = re.search(r'^\| ' + re.escape(name) + r' \|(.*)\|$', text, re.M)
-        assert row, f'no README row {name!r}'
-        values = [float(v.strip(' *')) for v in row.group(1).split('|')]
-        table[score] = dict(zip(('AP', 'FPR95', 'AUROC'), values))
-    miou = re.search(r'Inlier mIoU on the miniature Cityscapes val split: ([\d.]+) after stage '
-                     r'1, ([\d.]+) after stage 2', text)
-    tol = re.search(r'reproducible to within ([\d.]+) points', text)
-    assert miou and tol, 'README lost the demo mIoU sentence or its tolerance'
-    return table, float(miou.group(1)), float(miou.group(2)), float(tol.group(1))
+    core = demo_expected()['core']
+    table = {s: {m: float(core['scores'][s][m]) for m in ('AP', 'FPR95', 'AUROC')}
+             for s in SCORES}
+    return (table, float(core['mIoU']['stage1']), float(core['mIoU']['stage2']),
+            float(core['tolerance']))
 
 
 def test_sections_select_what_they_require(monkeypatch):
@@ -59,8 +51,8 @@ def test_core_is_the_first_section():
 
 
 @pytest.mark.slow
-def test_core_demo_reproduces_the_readme(tmp_path):
-    table, miou1, miou2, tol = readme_demo_numbers()
+def test_core_demo_reproduces_the_expected_numbers(tmp_path):
+    table, miou1, miou2, tol = expected_demo_numbers()
     env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
     env.pop(demo.DATA_ENV, None)
     proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'demo.py'), '--sections',

@@ -21,6 +21,7 @@ from rel_utils import (  # noqa: E402
 
 from mmseg_uem.apis import UEMInferencer  # noqa: E402
 from mmseg_uem.evaluation.io import load_anomaly_map  # noqa: E402
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 from mmseg_uem.visualization import draw_anomaly_panels, title_height  # noqa: E402
 
 FRAMES = 3
@@ -127,7 +128,8 @@ def test_errors_name_the_input(inferencer, model_files, tmp_path):
         inferencer(str(tmp_path / 'empty'))
     with pytest.raises(ValueError, match='uint8'):
         inferencer(np.zeros((8, 8, 3), np.float32))
-    with pytest.raises(KeyError, match='stage1.pth does not fit'):
+    with pytest.raises(CheckpointMismatchError, match=r'stage1.pth does not fit the model of '
+                       r'.*\n  missing keys \(\d+\): auxiliary_head\.'):
         UEMInferencer(str(config), weights=str(stage1), device='cpu')
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         UEMInferencer(str(config), weights=str(tmp_path / 'missing.pth'), device='cpu')

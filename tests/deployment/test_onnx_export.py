@@ -39,6 +39,7 @@ from mmseg_uem.deployment.parity import (  # noqa: E402
 from mmseg_uem.evaluation.io import load_anomaly_map  # noqa: E402
 from mmseg_uem.models.utils.scores import anomaly_score  # noqa: E402
 from mmseg_uem.testing.models import segmentor_cfg  # noqa: E402
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 
 torch.set_num_threads(2)
 init_default_scope('mmseg')
@@ -226,10 +227,11 @@ def write_checkpoint(tmp_path, model, name) -> str:
 def test_config_checkpoint_mismatch(tmp_path):
     ckpt = write_checkpoint(tmp_path, tiny_model('G-D'), 'gd')
     config = write_config(tmp_path, 'D-D', 'dd')
-    with pytest.raises(RuntimeError, match=r'(?s)gd\.pth does not match the model of .*dd\.py'
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'(?s)gd\.pth does not fit the model of .*dd\.py'
                        r'.*missing keys.*decode_head\.conv_seg'):
         load_segmentor(config, ckpt)
-    with pytest.raises(RuntimeError, match='(?s)stage-1 checkpoint'):
+    with pytest.raises(CheckpointMismatchError, match='(?s)stage-1 checkpoint'):
         load_segmentor(write_config(tmp_path, 'G-D', 'gd_cfg'),
                        write_checkpoint(tmp_path, tiny_model('G'), 'g'))
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):

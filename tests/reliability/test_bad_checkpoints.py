@@ -8,7 +8,9 @@
   to tools/test.py: refused by ``torch.load(weights_only=True)`` -- the object's code never
   runs (it would create a marker file);
 - a stage-2 config whose stage-1 checkpoint does not exist: tools/train.py stops before
-  building anything, saying how to produce it.
+  building anything, saying how to produce it;
+- the same wrong checkpoint given to tools/test.py, tools/infer.py, the ONNX export and as a
+  stage-1 checkpoint: one error type, one message format, the same keys and hints.
 """
 import importlib.util
 import pathlib
@@ -29,6 +31,7 @@ from rel_utils import (
 )
 
 from mmseg_uem.models.backbones import DINOv2
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 TINY = dict(embed_dims=32, num_layers=4, num_heads=2)
 
@@ -91,22 +94,24 @@ def _weights_cases(tmp_path):
     reg = _dinov2_weights(tmp_path / 'reg4.pth', num_register_tokens=4)
     return marker, {
         'registers in checkpoint, none in config': (
-            dict(), reg, RuntimeError,
+            dict(), reg, CheckpointMismatchError,
             r'unexpected keys \(1\): register_tokens[\s\S]*use a "_reg" arch'),
         'registers in config, none in checkpoint': (
-            dict(num_register_tokens=4), _dinov2_weights(tmp_path / 'plain.pth'), RuntimeError,
+            dict(num_register_tokens=4), _dinov2_weights(tmp_path / 'plain.pth'),
+            CheckpointMismatchError,
             r'missing keys \(1\): register_tokens[\s\S]*use an arch without "_reg"'),
         'another width': (
             dict(), _dinov2_weights(tmp_path / 'wide.pth', embed_dims=48, num_heads=3),
-            RuntimeError, r"shape mismatches \(checkpoint vs model\) \(\d+\)[\s\S]*"
+            CheckpointMismatchError, r"shape mismatches \(checkpoint vs model\) \(\d+\)[\s\S]*"
                           r"checkpoint's embedding dim is 48, the model's 32"),
         'another depth': (
-            dict(), _dinov2_weights(tmp_path / 'shallow.pth', num_layers=2), RuntimeError,
+            dict(), _dinov2_weights(tmp_path / 'shallow.pth', num_layers=2),
+            CheckpointMismatchError,
             r'missing keys \(28\): blocks\.2\.attn[\s\S]*checkpoint has 2 blocks, the model 4'),
-        'truncated': (dict(), _truncated(tmp_path / 'cut.pth', reg), RuntimeError,
-                      'truncated, corrupt or not a torch checkpoint'),
+        'truncated': (dict(), _truncated(tmp_path / 'cut.pth', reg), CheckpointReadError,
+                      'is truncated or not a torch checkpoint'),
         'pickle with code': (dict(), _malicious(tmp_path / 'evil.pth', marker, {}),
-                             RuntimeError, r'refused .*weights_only.*GLOBAL pathlib'),
+                             CheckpointReadError, r'refused .*weights_only.*GLOBAL pathlib'),
     }
 
 
@@ -145,7 +150,8 @@ def test_bad_stage1_checkpoints_stop_stage2_naming_them(tmp_path, data, run_main
 
     evil = _malicious(tmp_path / 'evil.pth', marker, state)
     cfg = write_config(tmp_path / 'evil_s2.py', data, stage=2, stage1=str(evil), max_iters=1)
-    with pytest.raises(Exception, match=r'Weights only load failed[\s\S]*GLOBAL pathlib'):
+    with pytest.raises(CheckpointReadError, match=rf'refused to load stage-1 checkpoint '
+                       rf'{re.escape(str(evil))}: .*weights_only[\s\S]*GLOBAL pathlib'):
         run_main('train', cfg, '--work-dir', tmp_path / 'work_evil')
     assert not marker.exists()
     assert checkpoint_iters(tmp_path / 'work_evil') == []
@@ -161,7 +167,8 @@ def test_bad_test_checkpoints_are_refused(tmp_path, data, run_main):
         run_main('test', cfg, cut, '--work-dir', tmp_path / 'work')
     evil = _malicious(tmp_path / 'evil.pth', marker,
                       torch.load(good, map_location='cpu', weights_only=True))
-    with pytest.raises(Exception, match=r'Weights only load failed[\s\S]*GLOBAL pathlib'):
+    with pytest.raises(CheckpointReadError, match=rf'refused to load checkpoint '
+                       rf'{re.escape(str(evil))}: .*weights_only[\s\S]*GLOBAL pathlib'):
         run_main('test', cfg, evil, '--work-dir', tmp_path / 'work')
     assert not marker.exists()
 
@@ -225,3 +232,56 @@ def test_checkpoints_that_do_not_fit_the_config_are_refused_before_scoring(
     run_main('test', gd_cfg, stage1, '--work-dir', tmp_path / 'relaxed',
              '--allow-checkpoint-mismatch')
     assert _scored(tmp_path / 'relaxed')
+
+
+_MISMATCH = re.compile(r'^(?:stage-1 )?checkpoint (?P<path>\S+) does not fit (?P<target>.+) '
+                       r'\((?P<n>\d+) tensors\):(?P<lists>(?:\n  (?:missing keys|unexpected keys|'
+                       r'shape mismatches \(checkpoint vs model\)) \(\d+\): .*)+)'
+                       r'(?P<hints>(?:\n  hint: .*)+)(?:\n  \(.*\))?$')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mistake', ['bare DINOv2 weights', 'G-D weights for D-D'])
+def test_one_wrong_checkpoint_one_error_in_every_tool(tmp_path, data, run_main, mistake):
+    """tools/test.py, tools/infer.py, the ONNX export and the stage-1 hand-over (stage-2
+    training) given the same wrong file: one error type, one message format naming the file,
+    the same hint (and, for the three whole-model tools, the same keys); nothing is scored,
+    trained or written."""
+    stage1_cfg = write_config(tmp_path / 's1.py', data)
+    stage1 = make_stage1_checkpoint(stage1_cfg, tmp_path / 'stage1.pth')
+    gd_cfg = write_config(tmp_path / 'gd.py', data, stage=2, stage1=str(stage1), uem='linear')
+    dd_cfg = write_config(tmp_path / 'dd.py', data, stage=2, stage1=str(stage1),
+                          head='LinearDecoderHead', uem='linear')
+    if mistake == 'bare DINOv2 weights':
+        wrong, cfg = _dinov2_weights(tmp_path / 'dinov2.pth'), gd_cfg
+        hint = 'no key of the file belongs to the model: bare backbone weights'
+    else:
+        wrong, cfg = make_stage1_checkpoint(gd_cfg, tmp_path / 'gd.pth'), dd_cfg
+        hint = 'another model variant (e.g. G-D vs D-D)'
+    stage2_cfg = write_config(tmp_path / 'wrong_s2.py', data, stage=2, stage1=str(wrong),
+                              max_iters=1, head='LinearDecoderHead' if cfg == dd_cfg
+                              else 'GMMHead', uem='linear')
+    image = next((tmp_path / 'data').rglob('*leftImg8bit.png'))
+    calls = {
+        'tools/test.py': ('test', cfg, wrong, '--work-dir', tmp_path / 'test'),
+        'tools/infer.py': ('infer', image, cfg, wrong, '--out-dir', tmp_path / 'infer'),
+        'ONNX export': ('deployment/pytorch2onnx', cfg, wrong, '--out',
+                        tmp_path / 'onnx' / 'm.onnx'),
+        'stage-1 checkpoint': ('train', stage2_cfg, '--work-dir', tmp_path / 'train'),
+    }
+    errors = {}
+    for name, args in calls.items():
+        with pytest.raises(CheckpointMismatchError) as err:
+            run_main(*args)
+        errors[name] = err.value
+        match = _MISMATCH.match(str(err.value))
+        assert match, f'{name}: {err.value}'
+        assert match['path'] == str(wrong), name
+        assert f'\n  hint: {hint}' in str(err.value), f'{name}: {err.value}'
+    assert len({tuple(e.hints) for e in errors.values()}) == 1, errors
+    whole_model = [e for name, e in errors.items() if name != 'stage-1 checkpoint']
+    assert len({(tuple(e.missing), tuple(e.unexpected)) for e in whole_model}) == 1, errors
+    assert not (tmp_path / 'test').exists() or _scored(tmp_path / 'test') == []
+    assert not (tmp_path / 'infer' / 'vis').exists()
+    assert not (tmp_path / 'onnx' / 'm.onnx').exists()
+    assert checkpoint_iters(tmp_path / 'train') == []

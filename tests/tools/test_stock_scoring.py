@@ -1,9 +1,11 @@
-"""The README's "Scoring a stock mmseg segmentor" recipe, run as a user runs it.
+"""The "Scoring a stock mmseg segmentor" recipe of ``docs/en/user_guides/2_train_test.md``,
+run as a user runs it.
 
 A stock mmseg config and checkpoint (a tiny DeepLabV3+: mmseg's ``EncoderDecoder`` with its
-auxiliary ``FCNHead``, BatchNorm statistics set away from their defaults), the README's delta
-config that makes it a ``UEMEncoderDecoder`` without a UEM, then ``tools/test.py --eval AP
-FPR95 --out``. The saved MaxLogit maps must be -max_k of the logits that mmseg's own
+auxiliary ``FCNHead``, BatchNorm statistics set away from their defaults), the guide's delta
+config (read from the page; only its ``_base_``, data root and worker count are pointed at
+the test's files) that makes it a ``UEMEncoderDecoder`` without a UEM, then ``tools/test.py
+--eval AP FPR95 --out``. The saved MaxLogit maps must be -max_k of the logits that mmseg's own
 ``inference_model`` gives with the stock model, and the strict checkpoint check must read
 every tensor of the file except the auxiliary head's, which it names.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from doc_pages import DOCS, snippet
 from mmengine.config import Config
 
 from mmseg_uem.evaluation.io import load_anomaly_map
@@ -23,19 +26,20 @@ from mmseg_uem.testing.stock_models import stock_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DELTA = """
-_base_ = ['./stock.py']
-custom_imports = dict(imports=['mmseg_uem'], allow_failed_imports=False)
-model = dict(type='UEMEncoderDecoder', pretrained=None, auxiliary_head=None,
-             test_cfg=dict(mode='whole', score='MaxLogit'))
-test_dataloader = dict(
-    _delete_=True, batch_size=1, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='RoadAnomalyDataset', data_root='{root}',
-                 pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadOoDAnnotations'),
-                           dict(type='PackSegInputs')]))
-test_evaluator = dict(_delete_=True, type='OoDMetric', ood_metrics=['AP', 'FPR95', 'AUROC'])
-"""
+PAGE = DOCS / 'user_guides' / '2_train_test.md'
+#: what the test points at its own files: (the page's text, a pattern; the test's)
+EDITS = ((r"^_base_ = \['path/to/mmsegmentation/configs/fcn/.*\.py'\]$", "_base_ = ['./stock.py']"),
+         (r"data_root='data/RoadAnomaly_jpg/'", "data_root='{root}'"),
+         (r'num_workers=2', 'num_workers=0'))
+
+
+def delta_config(root: Path) -> str:
+    """The page's delta config, with its base, data root and workers set for this test."""
+    text = snippet(PAGE, '### Scoring a stock mmseg segmentor')
+    for pattern, ours in EDITS:
+        text, found = re.subn(pattern, ours.replace('{root}', str(root)), text, flags=re.M)
+        assert found == 1, f'{PAGE.name}: expected {pattern!r} once in the snippet'
+    return text
 
 
 def _write_stock(tmp_path: Path) -> Path:
@@ -70,13 +74,13 @@ def _write_stock(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_stock_segmentor_scored_by_the_readme_recipe(tmp_path):
+def test_stock_segmentor_scored_by_the_documented_recipe(tmp_path):
     from mmseg.apis import inference_model, init_model
 
     ckpt = _write_stock(tmp_path)
     make_road_anomaly(str(tmp_path / 'RoadAnomaly_jpg'), num_frames=2, size=(48, 96), seed=0)
     (tmp_path / 'stock_test-road-anomaly.py').write_text(
-        DELTA.format(root=tmp_path / 'RoadAnomaly_jpg'))
+        delta_config(tmp_path / 'RoadAnomaly_jpg'))
     proc = subprocess.run(
         [sys.executable, str(ROOT / 'tools' / 'test.py'), 'stock_test-road-anomaly.py',
          str(ckpt), '--eval', 'AP', 'FPR95', '--out', 'maps', '--work-dir', 'work'],

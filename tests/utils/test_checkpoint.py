@@ -1,4 +1,5 @@
-"""mmengine's own checkpoints reload under weights_only=True; nothing else is opened up."""
+"""The checkpoint API: mmengine's own checkpoints reload under weights_only=True and nothing
+else is opened up; one reader for every form we accept; one matcher and one error."""
 import io
 import pickle
 from pathlib import Path
@@ -9,7 +10,8 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 import mmseg_uem  # noqa: F401  (calls allow_mmengine_checkpoints)
-from mmseg_uem.utils.checkpoint import _history_buffer_getattr
+from mmseg_uem.utils.checkpoint import CheckpointReadError, read_checkpoint
+from mmseg_uem.utils.safe_pickle import _history_buffer_getattr, load_untrusted_checkpoint
 
 
 def test_message_hub_round_trip(tmp_path):
@@ -75,8 +77,6 @@ class _Mismatched(dict):
 
 
 def test_attribute_dicts_are_read_as_plain_dicts_without_their_class(tmp_path):
-    from mmseg_uem.utils.checkpoint import load_untrusted_checkpoint
-
     config = _EasyDictLike()
     config.MODEL = _EasyDictLike()
     config.MODEL.LAYERS = [1, 4, 8, 11]
@@ -105,28 +105,130 @@ class _WritesMarker:
 
 @pytest.mark.parametrize('payload', ['call', 'state', 'newobj_args'])
 def test_anything_else_is_refused_and_never_runs(tmp_path, payload):
-    from mmseg_uem.utils.checkpoint import load_untrusted_checkpoint
-
     marker = tmp_path / 'marker'
     obj = {'call': _WritesMarker(str(marker)), 'state': _Mismatched(),
            'newobj_args': Path(str(marker))}[payload]
     path = tmp_path / 'bad.ckpt'
     torch.save({'state_dict': {}, 'x': obj}, path)
-    with pytest.raises(RuntimeError, match=r'refused to load checkpoint .*bad\.ckpt: refusing'):
-        load_untrusted_checkpoint(str(path))
+    with pytest.raises(CheckpointReadError,
+                       match=r'refused to load checkpoint .*bad\.ckpt: refusing'):
+        read_checkpoint(str(path), attribute_dicts=True)
     assert not marker.exists()
 
 
-def test_untrusted_reader_names_missing_and_foreign_files(tmp_path):
-    from mmseg_uem.utils.checkpoint import load_untrusted_checkpoint
+def test_reader_names_missing_and_foreign_files(tmp_path):
+    for attribute_dicts in (True, False):
+        with pytest.raises(FileNotFoundError, match='checkpoint .*nope.pth does not exist'):
+            read_checkpoint(str(tmp_path / 'nope.pth'), attribute_dicts=attribute_dicts)
+        text = tmp_path / 'notes.txt'
+        text.write_text('not a checkpoint')
+        with pytest.raises(CheckpointReadError,
+                           match=r'checkpoint .*notes\.txt is truncated or not a torch'):
+            read_checkpoint(str(text), attribute_dicts=attribute_dicts)
+        listed = tmp_path / 'list.pth'
+        torch.save([torch.ones(1)], listed)
+        with pytest.raises(CheckpointReadError, match=r'list\.pth holds a list, not a dict'):
+            read_checkpoint(str(listed), attribute_dicts=attribute_dicts)
 
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        load_untrusted_checkpoint(str(tmp_path / 'nope.pth'))
-    text = tmp_path / 'notes.txt'
-    text.write_text('not a checkpoint')
-    with pytest.raises(RuntimeError, match=r'could not read checkpoint .*notes\.txt'):
-        load_untrusted_checkpoint(str(text))
-    listed = tmp_path / 'list.pth'
-    torch.save([torch.ones(1)], listed)
-    with pytest.raises(RuntimeError, match=r'list\.pth holds a list, not a dict'):
-        load_untrusted_checkpoint(str(listed))
+
+# ------------------------------------------------------------- read_checkpoint, every form
+def test_reader_reads_every_accepted_form(tmp_path):
+    from mmseg_uem.utils.checkpoint import read_state_dict
+
+    weights = {'backbone.w': torch.arange(4.0), 'decode_head.b': torch.ones(2)}
+    hub = MessageHub.get_instance('test_ckpt_reader')
+    hub.update_scalar('train/loss', 1.5)
+    forms = {
+        'bare.pth': weights,
+        'mmengine.pth': {'meta': {'seed': np.int64(3)}, 'state_dict': weights,
+                         'message_hub': hub.state_dict()},
+        'ddp.pth': {'state_dict': {f'module.{k}': v for k, v in weights.items()}},
+    }
+    for name, content in forms.items():
+        torch.save(content, tmp_path / name)
+        state = read_state_dict(str(tmp_path / name))
+        assert sorted(state) == sorted(weights), name
+        for key, value in weights.items():
+            torch.testing.assert_close(state[key], value)
+    assert read_checkpoint(str(tmp_path / 'mmengine.pth'))['meta'] == {'seed': 3}
+
+
+def test_reader_refuses_code_and_broken_files_naming_them(tmp_path):
+    marker = tmp_path / 'marker'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'x': _WritesMarker(str(marker))}, evil)
+    with pytest.raises(CheckpointReadError, match=r'refused to load stage-1 checkpoint '
+                       r'.*evil\.pth: .*weights_only.*GLOBAL pathlib'):
+        read_checkpoint(str(evil), what='stage-1 checkpoint')
+    assert not marker.exists()
+    cut = tmp_path / 'cut.pth'
+    torch.save({'w': torch.zeros(100)}, cut)
+    cut.write_bytes(cut.read_bytes()[:200])
+    with pytest.raises(CheckpointReadError, match=r'DINOv2 checkpoint .*cut\.pth is truncated'):
+        read_checkpoint(str(cut), what='DINOv2 checkpoint')
+    assert issubclass(CheckpointReadError, ValueError)
+
+
+# ------------------------------------------------------------ match_state_dict, one message
+def _t(*shape):
+    return torch.zeros(*shape)
+
+
+_STAGE1 = {'backbone.cls_token': _t(1, 1, 32), 'backbone.blocks.0.w': _t(32),
+           'decode_head.conv_seg.weight': _t(3, 32)}
+_STAGE2 = dict(_STAGE1, **{'auxiliary_head.projector.weight': _t(8, 32)})
+
+
+def _mismatch(expected, given, **kwargs):
+    from mmseg_uem.utils.checkpoint import CheckpointMismatchError, match_state_dict
+
+    with pytest.raises(CheckpointMismatchError) as err:
+        match_state_dict(expected, given, checkpoint='f.pth', target='the model of c.py',
+                         **kwargs)
+    return err.value
+
+
+def test_mismatch_message_format_worked_by_hand():
+    err = _mismatch(dict(_STAGE1, **{'neck.w': _t(2)}), dict(_STAGE1, extra=_t(1)))
+    assert str(err) == (
+        'checkpoint f.pth does not fit the model of c.py (4 tensors):\n'
+        '  missing keys (1): neck.w\n'
+        '  unexpected keys (1): extra')
+    assert isinstance(err, ValueError)
+    assert (err.missing, err.unexpected, err.bad_shapes, err.hints) == (
+        ['neck.w'], ['extra'], [], [])
+
+
+@pytest.mark.parametrize('expected,given,hint', [
+    (_STAGE2, _STAGE1, 'the file has no UEM (auxiliary_head): a stage-1 checkpoint given to '
+                       'a stage-2 model'),
+    (_STAGE1, _STAGE2, 'the file has a UEM (auxiliary_head): a stage-2 checkpoint given to a '
+                       'stage-1 model'),
+    (_STAGE1, {'cls_token': _t(1, 1, 32), 'blocks.0.w': _t(32)},
+     'no key of the file belongs to the model: bare backbone weights'),
+    (_STAGE1, {**{k: v for k, v in _STAGE1.items() if 'decode' not in k},
+               'decode_head.classifier.weight': _t(3, 32)}, 'another model variant'),
+    (_STAGE1, dict(_STAGE1, **{'backbone.cls_token': _t(1, 1, 48)}),
+     "the checkpoint's embedding dim is 48, the model's 32"),
+    (_STAGE1, dict(_STAGE1, **{'backbone.blocks.1.w': _t(32)}),
+     'the checkpoint has 2 blocks, the model 1'),
+    ({'cls_token': _t(1, 1, 32)}, {'cls_token': _t(1, 1, 32), 'register_tokens': _t(1, 4, 32)},
+     'the checkpoint has register tokens: use a "_reg" arch'),
+])
+def test_mismatch_hints(expected, given, hint):
+    err = _mismatch(expected, given)
+    assert f'\n  hint: {hint}' in str(err)
+
+
+def test_shape_mismatches_and_allowed_unexpected_keys():
+    from mmseg_uem.utils.checkpoint import match_state_dict
+
+    match_state_dict(_STAGE1, _STAGE2, checkpoint='f.pth', target='t', allow_unexpected=True)
+    given = dict(_STAGE2, **{'decode_head.conv_seg.weight': _t(4, 32)})
+    err = _mismatch(_STAGE1, given, allow_unexpected=True, what='stage-1 checkpoint',
+                    advice='an option')
+    assert str(err).startswith('stage-1 checkpoint f.pth does not fit the model of c.py '
+                               '(3 tensors):\n  unexpected keys (1): auxiliary_head.projector'
+                               '.weight\n  shape mismatches (checkpoint vs model) (1): '
+                               'decode_head.conv_seg.weight (4, 32) vs model (3, 32)\n')
+    assert str(err).endswith('\n  (an option)')

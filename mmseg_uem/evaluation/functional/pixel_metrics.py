@@ -3,9 +3,10 @@
 Shape key: P pixels (valid: label in {0, 1}), Pp positive pixels, Pn negative pixels,
 R runs of equal positive scores.
 
-Definitions (those of sklearn and of the SMIYC / UEM tools; README, "Differences from other
-evaluation tools"). Let t_1 > ... > t_K be the distinct scores, TP_k / FP_k the
-positives / negatives with score >= t_k (TP_0 = FP_0 = 0), and P, N the totals. Then
+Definitions (those of sklearn and of the SMIYC / UEM tools; "Differences from other evaluation
+tools" in docs/en/advanced_guides/evaluation.md). Let t_1 > ... > t_K be the distinct scores,
+TP_k / FP_k the positives / negatives with score >= t_k (TP_0 = FP_0 = 0), and P, N the
+totals. Then
 
     AP    = sum_k (TP_k - TP_{k-1}) / P * TP_k / (TP_k + FP_k)      (sklearn step rule)
     AUROC = sum_k (FP_k - FP_{k-1}) / N * (TP_k + TP_{k-1}) / (2P)  (trapezoid, ties half credit)

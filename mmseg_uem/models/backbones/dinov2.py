@@ -19,8 +19,9 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
+from ...utils.checkpoint import match_state_dict, read_checkpoint
 from ..utils.freeze import freeze
-from .dinov2_converter import check_state_dict, convert_dinov2_state_dict, read_checkpoint
+from .dinov2_converter import convert_dinov2_state_dict
 from .dinov2_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed
 
 _VIT = {  # dinov2/models/vision_transformer.py: vit_small/base/large/giant2
@@ -177,11 +178,15 @@ class DINOv2(BaseModule):
     def load_pretrained(self, path: str, *, prefix: Optional[str] = None) -> None:
         """Strictly load a local checkpoint (official, block-chunked or mmpretrain layout).
 
-        Read with ``weights_only=True``; raises with the file name if it cannot be read or
-        if any key or shape differs from this architecture.
+        Read by :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` (``weights_only``);
+        raises with the file name if it cannot be read, and a
+        :class:`~mmseg_uem.utils.checkpoint.CheckpointMismatchError` if any key or shape
+        differs from this architecture.
         """
-        state = convert_dinov2_state_dict(read_checkpoint(path), prefix=prefix)
-        check_state_dict(self.state_dict(), state, source=path)
+        state = convert_dinov2_state_dict(read_checkpoint(path, what='DINOv2 checkpoint'),
+                                          prefix=prefix)
+        match_state_dict(self, state, checkpoint=path, what='DINOv2 checkpoint',
+                         target='the DINOv2 backbone')
         with torch.no_grad():
             self.load_state_dict(state, strict=True)
         print_log(f'DINOv2: loaded {len(state)} tensors from {path}', logger='current')

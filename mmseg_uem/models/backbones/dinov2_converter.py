@@ -15,15 +15,11 @@ function that brings the other layouts found in the wild to those names:
   no ``mask_token`` (unused at inference; DINOv2 uses it only for iBOT masking in training),
   so a zero one is inserted.
 """
-import pickle
 import re
 from collections.abc import Mapping
 from typing import Optional
 
-import torch
 from torch import Tensor
-
-from ...utils.checkpoint import format_mismatch, state_dict_mismatch
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'teacher')
 _CHUNKED = re.compile(r'^blocks\.\d+\.(\d+)\.')
@@ -101,69 +97,3 @@ def convert_dinov2_state_dict(checkpoint: Mapping, *,
             cls = state['cls_token']
             state['mask_token'] = cls.new_zeros((1, cls.shape[-1]))
     return {_CHUNKED.sub(r'blocks.\1.', k): v for k, v in state.items()}
-
-
-def read_checkpoint(path: str) -> Mapping:
-    """``torch.load(path, map_location='cpu', weights_only=True)`` with errors naming the file.
-
-    ``weights_only=True`` refuses pickles holding arbitrary objects (code execution on load);
-    third-party weights are never loaded any other way.
-    """
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f'DINOv2 checkpoint not found: {path}') from err
-    except Exception as err:
-        text = str(err)
-        # weights_only names the refused global ("Unsupported global: GLOBAL mod.Class", or
-        # "unsupported GLOBAL posix.system ..."); other unpickling errors mean a broken file
-        refused = next((line.strip() for line in text.splitlines() if 'GLOBAL' in line), None)
-        if isinstance(err, pickle.UnpicklingError) and refused:
-            raise RuntimeError(
-                f'refused to load DINOv2 checkpoint {path}: it holds objects other than tensors '
-                f'and plain containers, which torch.load(weights_only=True) does not allow '
-                f'({refused})') from err
-        reason = next((line.strip() for line in text.splitlines() if line.strip()), '')
-        raise RuntimeError(f'could not read DINOv2 checkpoint {path}: the file is truncated, '
-                           f'corrupt or not a torch checkpoint ({type(err).__name__}'
-                           f'{": " + reason if reason else ""})') from err
-    if not isinstance(obj, Mapping):
-        raise RuntimeError(f'DINOv2 checkpoint {path} holds a {type(obj).__name__}, '
-                           f'not a state dict')
-    return obj
-
-
-def check_state_dict(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], *,
-                     source: str) -> None:
-    """Raise if ``given`` does not match ``expected`` key for key and shape for shape.
-
-    The message names ``source`` and lists missing, unexpected and shape-mismatched keys,
-    with a hint when the register tokens or the stored position grid disagree.
-    """
-    missing, unexpected, bad_shapes = state_dict_mismatch(expected, given)
-    if not (missing or unexpected or bad_shapes):
-        return
-    msg = f'DINOv2 checkpoint {source} does not match the backbone architecture:'
-    msg += format_mismatch(missing, unexpected, bad_shapes)
-    if 'register_tokens' in missing:
-        msg += '\n  hint: the checkpoint has no register tokens: use an arch without "_reg".'
-    if 'register_tokens' in unexpected:
-        msg += '\n  hint: the checkpoint has register tokens: use a "_reg" arch.'
-    dims = {name: t.shape[-1] for name, t in (('checkpoint', given.get('cls_token')),
-                                              ('model', expected.get('cls_token')))
-            if isinstance(t, Tensor)}
-    if len(dims) == 2 and dims['checkpoint'] != dims['model']:
-        # a whole-architecture mismatch: say so first, the key listing is then all of them
-        msg += (f"\n  hint: the checkpoint's embedding dim is {dims['checkpoint']}, the "
-                f"model's {dims['model']}: another ViT size (vits14 384, vitb14 768, "
-                'vitl14 1024, vitg14 1536): set the arch to match the checkpoint.')
-    elif 'pos_embed' in given and 'pos_embed' in expected and \
-            given['pos_embed'].shape[1] != expected['pos_embed'].shape[1]:
-        msg += ('\n  hint: pos_embed is stored at the img_size / patch_size grid '
-                '(official: 518 / 14 = 37x37): set img_size accordingly.')
-    blocks = [{int(k.split('.')[1]) for k in keys if k.startswith('blocks.')}
-              for keys in (given, expected)]
-    if all(blocks) and len(blocks[0]) != len(blocks[1]):
-        msg += (f'\n  hint: the checkpoint has {len(blocks[0])} blocks, the model '
-                f'{len(blocks[1])}: set num_layers / the arch to match.')
-    raise RuntimeError(msg)

@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..backbones.dinov2_converter import check_state_dict, convert_dinov2_state_dict
+from ...utils.checkpoint import match_state_dict, read_checkpoint
+from ..backbones.dinov2_converter import convert_dinov2_state_dict
 
 #: the five published layouts: inlier head, or inlier head - UEM head (G generative, D linear)
 VARIANTS = ('G', 'D', 'G-G', 'G-D', 'D-D')
@@ -282,7 +283,8 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
     found = detect_variant(state, source=source)
     if variant not in ('auto', found):
         raise ConversionError(f'{source} is a {found} checkpoint, not {variant} (detected from '
-                              f'its keys: see the layout table in the README)')
+                              'its keys: the tensor counts in '
+                              'docs/en/advanced_guides/evaluation.md)')
     seg = _OOD_PREFIX if '-' in found else ''
     out: Dict[str, Tensor] = {}
     mapping: Dict[str, str] = {}
@@ -291,7 +293,8 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
     # backbone: the official hub names are ours
     vit_prefix = f'{seg}backbone.dinov2.'
     vit = convert_dinov2_state_dict(state, prefix=vit_prefix)
-    check_state_dict(_expected_backbone(vit), vit, source=f'{source} ({vit_prefix}*)')
+    match_state_dict(_expected_backbone(vit), vit, checkpoint=f'{source} ({vit_prefix}*)',
+                     what='official UEM checkpoint', target='a DINOv2 backbone of its size')
     out.update({f'backbone.{k}': v for k, v in vit.items()})
     mapping.update({f'{vit_prefix}{k}': f'backbone.{k}' for k in vit})
 
@@ -351,12 +354,11 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
 def convert_uem_official_checkpoint(path: str, *, variant: str = 'auto') -> Conversion:
     """Read an official Lightning ``.ckpt`` safely and convert it.
 
-    The file is read by :func:`~mmseg_uem.utils.checkpoint.load_untrusted_checkpoint` (no
-    pickled code runs; the EasyDict config in ``hyper_parameters`` is read as a dict).
+    The file is read by :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` with
+    ``attribute_dicts`` (no pickled code runs; the EasyDict config in ``hyper_parameters``
+    is read as a dict).
     """
-    from ...utils.checkpoint import load_untrusted_checkpoint
-
-    ckpt = load_untrusted_checkpoint(path, what='official UEM checkpoint').content
+    ckpt = read_checkpoint(path, what='official UEM checkpoint', attribute_dicts=True)
     if not all(k in ckpt for k in _LIGHTNING_KEYS) or not isinstance(ckpt['state_dict'],
                                                                       Mapping):
         hint = ''

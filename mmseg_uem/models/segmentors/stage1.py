@@ -10,10 +10,10 @@ import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
-from mmengine.runner import CheckpointLoader, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 from torch import Tensor, nn
 
-from ...utils.checkpoint import check_checkpoint_file
+from ...utils.checkpoint import check_checkpoint_file, match_state_dict, read_state_dict
 
 
 def _missing(path: Optional[str], stage1_config: Optional[str], why: str,
@@ -83,19 +83,14 @@ def stage1_state_dict(path: str, own: Dict[str, Tensor], *,
     the top-level names of the checkpoint's entries outside ``prefixes`` (e.g. a stock
     model's auxiliary head: a training-time loss, not part of stage 1).
 
-    Loaded with ``weights_only`` (torch >= 2.6 default; mmengine's own objects allowed).
-    Raises RuntimeError naming the file if it cannot be read, KeyError listing missing keys
-    and shape mismatches (up to 20 of each)."""
-    try:
-        ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    except Exception as err:
-        raise RuntimeError(f'could not load the stage-1 checkpoint {path}: {err}') from err
-    state = ckpt.get('state_dict', ckpt)
-    missing = sorted(k for k in own if k not in state)
-    mismatched = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
-    if missing or mismatched:
-        raise KeyError(f'stage-1 checkpoint {path} does not match the model: '
-                       f'missing keys {missing[:20]}, shape mismatches {mismatched[:20]}')
+    Read by :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` (errors name the file);
+    every key of ``own`` must be in the file with its shape, else a
+    :class:`~mmseg_uem.utils.checkpoint.CheckpointMismatchError`. Other keys of the file
+    (stage 2's UEM, a stock auxiliary head) are not read."""
+    state = read_state_dict(path, what='stage-1 checkpoint')
+    match_state_dict(own, state, checkpoint=path, what='stage-1 checkpoint',
+                     target=f'the stage-1 modules ({", ".join(p.rstrip(".") for p in prefixes)}) '
+                     'of the model', allow_unexpected=True, within=prefixes)
     unread = sorted({k.split('.')[0] for k in state if not k.startswith(tuple(prefixes))})
     return {k: state[k] for k in own}, unread
 

@@ -16,6 +16,7 @@ import torch
 
 from mmseg_uem.models.backbones import DINOv2
 from mmseg_uem.models.backbones.dinov2_layers import interpolate_pos_embed
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)
 
@@ -296,16 +297,19 @@ def test_mismatched_checkpoint_names_keys_and_file(tmp_path, ckpt_reg, model_reg
     path = tmp_path / 'mismatch.pth'
     torch.save(official_state_dict(layers=layers, reg=ckpt_reg), path)
     model = DINOv2(tiny_arch(3, model_reg), out_indices=(0,), img_size=IMG, pretrained=str(path))
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(CheckpointMismatchError) as err:
         model.init_weights()
     assert needle in str(err.value) and str(path) in str(err.value)
+    assert str(err.value).startswith(f'DINOv2 checkpoint {path} does not fit the DINOv2 '
+                                     'backbone')
 
 
 def test_shape_mismatch_is_listed(tmp_path):
     path = tmp_path / 'grid.pth'
     torch.save(official_state_dict(), path)
     model = DINOv2(tiny_arch(), out_indices=(0,), img_size=70, pretrained=str(path))
-    with pytest.raises(RuntimeError, match=r'pos_embed \(1, 17, 32\) vs model \(1, 26, 32\)'):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'pos_embed \(1, 17, 32\) vs model \(1, 26, 32\)'):
         model.init_weights()
 
 
@@ -318,7 +322,8 @@ def test_unreadable_files_give_clear_errors(tmp_path):
     garbage.write_bytes(b'not a checkpoint at all')
     for bad in (path, garbage):
         model = DINOv2(tiny_arch(), out_indices=(0,), img_size=IMG, pretrained=str(bad))
-        with pytest.raises(RuntimeError, match='truncated, corrupt') as err:
+        with pytest.raises(CheckpointReadError,
+                           match='DINOv2 checkpoint .* is truncated or not a torch') as err:
             model.init_weights()
         assert str(bad) in str(err.value)
     model = DINOv2(tiny_arch(), out_indices=(0,), img_size=IMG,
@@ -347,7 +352,7 @@ def test_pickle_with_arbitrary_objects_is_refused(tmp_path):
         path = tmp_path / f'evil{i}.pth'
         torch.save({**official_state_dict(), 'extra': obj}, path)
         model = DINOv2(tiny_arch(), out_indices=(0,), img_size=IMG, pretrained=str(path))
-        with pytest.raises(RuntimeError, match=r'refused.*weights_only') as err:
+        with pytest.raises(CheckpointReadError, match=r'refused.*weights_only') as err:
             model.init_weights()
         assert str(path) in str(err.value) and 'GLOBAL' in str(err.value)
     assert not marker.exists()

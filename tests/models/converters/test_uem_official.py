@@ -30,6 +30,7 @@ from mmseg_uem.models.converters import (
 )
 from mmseg_uem.models.converters.uem_official import ConversionError
 from mmseg_uem.testing.official_uem import lightning_checkpoint, official_uem_state_dict
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)
 init_default_scope('mmseg')
@@ -351,7 +352,8 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
                                 hyper_parameters=dict(config=_Payload(str(marker))))
     path = tmp_path / 'evil.ckpt'
     torch.save(ckpt, path)
-    with pytest.raises(RuntimeError, match=r'(?s)refused to load official UEM checkpoint .*evil'
+    with pytest.raises(CheckpointReadError,
+                       match=r'(?s)refused to load official UEM checkpoint .*evil'
                        r'\.ckpt.*refusing to call (io|builtins)\.open'):
         convert_uem_official_checkpoint(str(path))
     assert not marker.exists()
@@ -365,7 +367,7 @@ def test_object_that_is_not_an_attribute_dict_is_refused(tmp_path):
                                 hyper_parameters=dict(module=torch.nn.ReLU()))
     path = tmp_path / 'module.ckpt'
     torch.save(ckpt, path)
-    with pytest.raises(RuntimeError, match='ReLU.*not an attribute dict'):
+    with pytest.raises(CheckpointReadError, match='ReLU.*not an attribute dict'):
         convert_uem_official_checkpoint(str(path))
 
 
@@ -373,7 +375,7 @@ def test_truncated_file_is_refused(tmp_path):
     path = Path(write_official(tmp_path, 'D-D'))
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    with pytest.raises(RuntimeError, match=f'could not read .*{path.name}.*truncated'):
+    with pytest.raises(CheckpointReadError, match=f'{path.name} is truncated'):
         convert_uem_official_checkpoint(str(path))
     with pytest.raises(FileNotFoundError, match='missing.ckpt'):
         convert_uem_official_checkpoint(str(tmp_path / 'missing.ckpt'))
@@ -419,7 +421,8 @@ def test_unexpected_missing_and_misshaped_keys_are_listed(tmp_path):
     bad = dict(state)
     name = 'segmentor.backbone.dinov2.blocks.2.attn.qkv.weight'
     bad[name] = bad[name][:-3]
-    with pytest.raises(RuntimeError, match=r'(?s)x\.ckpt \(segmentor\.backbone\.dinov2\.\*\).*'
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'(?s)x\.ckpt \(segmentor\.backbone\.dinov2\.\*\).*'
                        r'blocks\.2\.attn\.qkv\.weight'):
         convert_uem_official_state_dict(bad, source='x.ckpt')
     bad = dict(state, **{'ood_head.eye_matrix': torch.full((PROJ[-1], ), 2.0)})

@@ -22,6 +22,7 @@ from test_uem_encoder_decoder import (
 
 from mmseg_uem.apis.preflight import check_stage1_checkpoint
 from mmseg_uem.models.losses import RbAOutlierLoss
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError
 
 CE = dict(type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True)
 RBA = dict(type='RbAOutlierLoss', outlier_index=OUTLIER)
@@ -134,7 +135,7 @@ def test_finetune_config_errors(stage1, tmp_path):
     torch.save({'state_dict': other.state_dict()}, path)
     model = build(finetune_cfg(path, ['decode_head'], head='AbstentionLinearHead',
                                losses=PEBAL))
-    with pytest.raises(KeyError, match='decode_head.conv_seg'):
+    with pytest.raises(CheckpointMismatchError, match='decode_head.conv_seg'):
         model.init_weights()
     # the train tool's pre-flight: a fine-tuning config without its stage-1 checkpoint
     cfg = Config(dict(model=finetune_cfg(tmp_path / 'missing.pth', ['decode_head']),

@@ -8,6 +8,7 @@ from mmseg_uem.models.segmentors.stage1 import (
     load_stage1,
     resolve_stage1_checkpoint,
 )
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError
 
 
 class _Net(nn.Module):
@@ -79,6 +80,9 @@ def test_bad_files_are_named(tmp_path):
         resolve_stage1_checkpoint(str(work))
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'backbone.weight': torch.zeros(5, 5)}}, other)
-    with pytest.raises(KeyError, match=r"missing keys \['backbone.bias'\], shape mismatches "
-                                       r"\['backbone.weight'\]"):
+    with pytest.raises(CheckpointMismatchError,
+                       match=rf'stage-1 checkpoint {other} does not fit the stage-1 modules '
+                             r'\(backbone\) of the model \(2 tensors\):\n  missing keys \(1\): '
+                             r'backbone.bias\n  shape mismatches \(checkpoint vs model\) \(1\): '
+                             r'backbone.weight \(5, 5\) vs model'):
         load_stage1(_Net(), str(other), prefixes=('backbone.', ))

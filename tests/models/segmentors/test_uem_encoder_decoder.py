@@ -18,6 +18,7 @@ from mmseg.structures import SegDataSample
 import mmseg_uem  # noqa: F401  (registers the modules)
 from mmseg_uem.models.segmentors import window_grid
 from mmseg_uem.testing.models import segmentor_cfg
+from mmseg_uem.utils.checkpoint import CheckpointMismatchError
 
 torch.set_num_threads(2)
 DIMS, CLASSES, OUTLIER, VOID = 32, 3, 254, 255
@@ -189,7 +190,7 @@ def test_stage_config_errors(tmp_path):
     path = tmp_path / 'other.pth'
     torch.save({'state_dict': other.state_dict()}, path)
     model = build(model_cfg(uem='linear', stage=2, stage1_checkpoint=str(path)))
-    with pytest.raises(KeyError, match='decode_head.classifier'):
+    with pytest.raises(CheckpointMismatchError, match='decode_head.classifier'):
         model.init_weights()
     # a truncated file: the error names it
     broken = tmp_path / 'broken.pth'

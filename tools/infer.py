@@ -35,6 +35,7 @@ from mmseg_uem.apis import (
 )
 from mmseg_uem.apis.cli import add_debug_arg, read_config, run_cli
 from mmseg_uem.models.utils.scores import SCORE_MODES
+from mmseg_uem.utils.checkpoint import check_checkpoint_file
 
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
 
@@ -238,13 +239,12 @@ def main():
     args = parse_args()
     # every input is checked before the model is built (10 s and more)
     cfg = read_config(args.config, args.cfg_options)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     is_video = args.input.isdigit() or args.input.lower().endswith(VIDEO_SUFFIXES)
     if is_video:
         reader = None if args.input.isdigit() else open_video(args.input)
     else:
         inputs, names = list_inputs(args)
+    check_checkpoint_file(args.checkpoint)  # exists and is a whole file
     inferencer = UEMInferencer(cfg, weights=args.checkpoint, device=args.device,
                                score=args.score, threshold=args.threshold,
                                score_range=args.score_range)

@@ -126,6 +126,7 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
         with_uem=model.with_auxiliary_head,
         window=[int(s) for s in window],
         patch_size=model.pad_stride,  # the runner pads whole images as the backbone does
+        min_patches=model.min_patches,  # the smallest image a dynamic-size file takes
         batch_size=batch_size,
         test_cfg=test_cfg,
         align_corners=bool(model.align_corners),

@@ -227,10 +227,12 @@ class ONNXSegmentor:
         height, width = inputs.shape[2:]
         patch = self.patch_size or 1
         need = (-(-height // patch) * patch, -(-width // patch) * patch)
-        if self.dynamic_size and min(need) < 2 * patch:
+        patches = int(self.meta.get('min_patches') or 2)
+        if self.dynamic_size and min(need) < patches * patch:
+            least = (patches - 1) * patch + 1
             raise ValueError(f'{name}: the preprocessed image is {height}x{width}; this model '
-                             f'needs at least {patch + 1}x{patch + 1} (2 x 2 patches of {patch} '
-                             'px)')
+                             f'needs at least {least}x{least} ({patches} x {patches} patches '
+                             f'of {patch} px, the last one padded)')
         if not self.dynamic_size and need != self.window:
             raise ValueError(
                 f'{name}: the preprocessed image is {height}x{width}; whole-image inference '

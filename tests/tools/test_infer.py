@@ -136,10 +136,14 @@ def test_cfg_options_and_too_small_image(model, tmp_path):
     assert bad.returncode == 1 and 'Traceback' not in bad.stderr, bad.stderr[-3000:]
     assert bad.stderr.strip().splitlines()[-1] == (
         f'ValueError: image {tiny} is 1x1 pixels (after the test pipeline); this model needs '
-        'at least 15x15 (2 x 2 patches of 14 px)')
+        'at least 43x43 (4 x 4 patches of 14 px, the last one padded)')
     ok = tmp_path / 'small.png'
-    cv2.imwrite(str(ok), np.full((15, 15, 3), 90, np.uint8))
+    cv2.imwrite(str(ok), np.full((43, 43, 3), 90, np.uint8))
     run_tool(INFER, ok, config, ckpt, '--out-dir', tmp_path / 'small', cwd=tmp_path)
+    small = tmp_path / 'small42.png'
+    cv2.imwrite(str(small), np.full((42, 60, 3), 90, np.uint8))
+    bad = run_tool(INFER, small, config, ckpt, cwd=tmp_path, check=False)
+    assert bad.stderr.strip().splitlines()[-1].startswith(f'ValueError: image {small} is 42x60')
 
 
 @pytest.mark.slow

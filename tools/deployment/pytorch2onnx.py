@@ -93,8 +93,10 @@ def main() -> None:
                         dynamic_size=dynamic_size, opset=args.opset, metadata=meta)
     outs = ', '.join(o.name for o in proto.graph.output)
     if dynamic_size:
-        sizes = (f'any height and width of whole {patch} px patches, at least {2 * patch}: '
-                 f'images of at least {patch + 1}x{patch + 1} px (the runner pads them)')
+        least = (model.min_patches - 1) * patch + 1
+        sizes = (f'any height and width of whole {patch} px patches, at least '
+                 f'{model.min_patches * patch}: images of at least {least}x{least} px (the '
+                 'runner pads them)')
         if meta['test_cfg'].get('mode') == 'slide':
             sizes += f'; sliding window {window[0]}x{window[1]}'
     else:

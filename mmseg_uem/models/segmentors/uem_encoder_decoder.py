@@ -244,11 +244,21 @@ class UEMEncoderDecoder(EncoderDecoder):
         return None
 
     @property
+    def min_patches(self) -> int:
+        """Fewest patches a side the model predicts (ViT backbones; 0 for stock ones): the
+        pixel decoder halves the patch grid (rounding down), so 2; 4 if it normalises that
+        level with one channel per group (a GroupNorm needs more than one value)."""
+        if not self.pad_stride:
+            return 0
+        single = any(isinstance(m, nn.GroupNorm) and m.num_groups == m.num_channels
+                     for m in self.decode_head.modules())
+        return 4 if single else 2
+
+    @property
     def min_input_size(self) -> int:
         """Smallest height and width (pixels, after the test pipeline) the model predicts:
-        the pixel decoder halves the patch grid once, so a ViT needs at least 2 x 2 patches
-        (an input of ``patch + 1`` px is zero-padded to 2 patches); 1 for stock backbones."""
-        return self.pad_stride + 1 if self.pad_stride else 1
+        :attr:`min_patches` patches, the last one zero-padded; 1 for stock backbones."""
+        return (self.min_patches - 1) * self.pad_stride + 1 if self.pad_stride else 1
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """mmseg's whole / slide inference, after refusing an image below
@@ -260,7 +270,8 @@ class UEMEncoderDecoder(EncoderDecoder):
             height, width = inputs.shape[2:]
             raise ValueError(
                 f'image {name} is {height}x{width} pixels (after the test pipeline); this '
-                f'model needs at least {need}x{need} (2 x 2 patches of {self.pad_stride} px)')
+                f'model needs at least {need}x{need} ({self.min_patches} x '
+                f'{self.min_patches} patches of {self.pad_stride} px, the last one padded)')
         return super().inference(inputs, batch_img_metas)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mmseg
 import pytest
+from doc_pages import snippet
 from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,24 +95,16 @@ def test_recipe_with_a_complete_stock_config(tmp_path):
                          'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'),
                 tmp_path / 'mine' / 'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py')
     my_model.write_text(Path(complete).read_text())
-    bases = [str(ROOT / 'configs' / '_base_' / f) for f in (
-        'datasets/cityscapes_anomalymix.py', 'datasets/road_anomaly.py', 'default_runtime.py',
-        'schedules/schedule_stage2_4k.py')]
-    uem = dict(type='UEMHead', in_channels=2048, in_index=-1, mlp_channels=(512, 512, 256),
-               classifier='linear', num_inlier_classes=19, outlier_index=254,
-               ignore_index=255, alpha=0.0, contrast_weight=0.0)
-    naive = tmp_path / 'mine' / 'naive_uem.py'
-    naive.write_text(f'_base_ = {["./my_model.py"] + bases!r}\n')
+    guide = ROOT / 'docs' / 'en' / 'user_guides' / '5_uem_on_your_model.md'
+    block = snippet(guide, 'If `my_model.py` is a complete config')
+    base_dir = str(ROOT / 'configs' / '_base_')
+    naive = tmp_path / 'mine' / 'naive_uem.py'  # the complete config next to the bases
+    bases = block.split(']', 1)[0].replace('../_base_', base_dir)
+    naive.write_text(bases.replace("_base_ = ['", "_base_ = ['./my_model.py', '", 1) + ']\n')
     with pytest.raises(Exception, match='Duplicate key is not allowed among bases'):
         Config.fromfile(str(naive))
     recipe = tmp_path / 'mine' / 'my_model_uem.py'
-    recipe.write_text(
-        f'_base_ = {bases!r}\n'
-        'from mmseg_uem.models.segmentors.stock import stock_model\n'
-        "model = stock_model('{{fileDirname}}/my_model.py')\n"
-        "model.update(type='UEMEncoderDecoder', stage=2, "
-        "stage1_checkpoint='checkpoints/my_model.pth', "
-        f'auxiliary_head={uem!r}, test_cfg=dict(model["test_cfg"], score="LLR"))\n')
+    recipe.write_text(block.replace('../_base_', base_dir))
     cfg = Config.fromfile(str(recipe))
     stock = Config.fromfile(complete)
     assert cfg.model.backbone == stock.model.backbone

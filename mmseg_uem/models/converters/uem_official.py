@@ -346,6 +346,9 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
                 num_register_tokens=vit['register_tokens'].shape[1]
                 if 'register_tokens' in vit else 0,
                 patch_size=vit['patch_embed.proj.weight'].shape[-1],
+                # the stored position-embedding grid, in pixels (DINOv2's img_size)
+                img_size=int(round((vit['pos_embed'].shape[1] - 1) ** 0.5))
+                * vit['patch_embed.proj.weight'].shape[-1],
                 mlp_ratio=fc1.shape[0] / dims if fc1 is not None else 4.0,
                 decoder_channels=state[f'{dec_prefix}fpn_convs.0.weight'].shape[0])
     return Conversion(out, found, mapping, checked, arch)

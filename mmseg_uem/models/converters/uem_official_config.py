@@ -6,18 +6,23 @@ file (another ViT, decoder width, class count, memory size, projector) needs the
 below, under their real config keys (``model.decode_head.gmm_cfg.memory_size``, not the
 converter's size names), written as a delta config that inherits the paper config.
 """
+import inspect
 import os.path as osp
 import pprint
 from typing import Any, Dict, Mapping
 
-from ..backbones.dinov2 import _VIT, DEFAULT_OUT_INDICES, resolve_arch
+from ..backbones.dinov2 import _VIT, DEFAULT_OUT_INDICES, DINOv2, resolve_arch
+from ..decode_heads.gmm_classifier import GMMClassifier
 
+_DEFAULT_IMG_SIZE = inspect.signature(DINOv2).parameters['img_size'].default
+_MAX_SAMPLES = inspect.signature(GMMClassifier).parameters['max_sample_per_component'].default
 _BACKBONE_ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'num_register_tokens',
                        'patch_size', 'mlp_ratio')
 
 
 def _backbone_arch(arch: Mapping[str, Any]) -> Any:
-    """The DINOv2 ``arch`` of the file: a name if one has these sizes, else a dict."""
+    """The DINOv2 ``arch`` of the file: a name if one has these sizes, else a dict (with
+    ``_delete_``: it replaces the paper config's name instead of merging into it)."""
     dims = int(arch['embed_dims'])
     want = dict(embed_dims=dims, num_layers=int(arch['num_layers']),
                 num_heads=max(dims // 64, 1),  # every DINOv2 size: 64-dim heads
@@ -28,7 +33,7 @@ def _backbone_arch(arch: Mapping[str, Any]) -> Any:
             resolved = resolve_arch(full)
             if all(resolved[k] == want[k] for k in _BACKBONE_ARCH_KEYS):
                 return full
-    return want
+    return dict(_delete_=True, **want)
 
 
 def _get(cfg: Mapping, dotted: str) -> Any:
@@ -51,7 +56,9 @@ def config_overrides(arch: Mapping[str, Any], variant: str,
     wanted: Dict[str, Any] = {}
     backbone = _backbone_arch(arch)
     current = _get(cfg, 'model.backbone.arch')
-    if current is None or resolve_arch(current) != resolve_arch(backbone):
+    plain = {k: v for k, v in backbone.items() if k != '_delete_'} \
+        if isinstance(backbone, dict) else backbone
+    if current is None or resolve_arch(current) != resolve_arch(plain):
         wanted['model.backbone.arch'] = backbone
         layers = int(arch['num_layers'])
         if layers not in DEFAULT_OUT_INDICES:
@@ -59,6 +66,8 @@ def config_overrides(arch: Mapping[str, Any], variant: str,
             # at the last block, as DINOv2's own heads take them
             wanted['model.backbone.out_indices'] = [
                 round((i + 1) * layers / 4) - 1 for i in range(4)]
+    if (_get(cfg, 'model.backbone.img_size') or _DEFAULT_IMG_SIZE) != int(arch['img_size']):
+        wanted['model.backbone.img_size'] = int(arch['img_size'])
     wanted['model.decode_head.in_channels'] = [dims] * 4
     wanted['model.decode_head.channels'] = int(arch['decoder_channels'])
     wanted['model.decode_head.num_classes'] = int(arch['decode_head.num_classes'])
@@ -77,6 +86,11 @@ def config_overrides(arch: Mapping[str, Any], variant: str,
                 arch['auxiliary_head.num_components'])
             wanted['model.auxiliary_head.gmm_cfg.memory_size'] = int(
                 arch['auxiliary_head.memory_size'])
+    for head in ('model.decode_head', 'model.auxiliary_head'):
+        memory = wanted.get(f'{head}.gmm_cfg.memory_size')
+        most = _get(cfg, f'{head}.gmm_cfg.max_sample_per_component') or _MAX_SAMPLES
+        if memory is not None and most > memory:  # the classifier refuses more than memory
+            wanted[f'{head}.gmm_cfg.max_sample_per_component'] = memory
     return {k: v for k, v in wanted.items() if not _same(_get(cfg, k), v)}
 
 

@@ -3,7 +3,8 @@
 mmsegmentation 1.x's ``tools/test.py`` arguments plus ``--eval``, which picks
 the metrics without editing the config (1.x dropped 0.x's ``--eval``), and the outputs
 of an anomaly segmentor: ``--out`` (maps, or SegmentMeIfYouCan submission files with
-``--out-format smiyc``), ``--show-dir`` pictures. A split without labels (SMIYC test) is
+``--out-format smiyc``, or OoDIS anomaly instances with ``--out-format oodis``),
+``--show-dir`` pictures. A split without labels (SMIYC test) is
 predicted with ``--out`` / ``--show-dir``; its metrics are skipped with a note.
 """
 import os.path as osp
@@ -22,10 +23,13 @@ from mmseg_uem.apis.cli import (
     add_common_args,
     apply_eval_metrics,
     enable_anomaly_outputs,
+    enable_runtime_log,
+    evaluator_list,
     load_cli_config,
     predict_without_labels,
     request_operating_point,
     run_cli,
+    set_false_alarm_threshold,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
 from mmseg_uem.apis.preflight import (
@@ -50,9 +54,23 @@ def parse_args():
         'and labels) for re-scoring with tools/analysis/score_maps.py; with --out-format '
         'smiyc, the SegmentMeIfYouCan submission files (DIR/anomaly_p/...) too')
     parser.add_argument(
-        '--out-format', choices=['npz', 'smiyc'], default='npz',
+        '--out-format', choices=['npz', 'smiyc', 'oodis'], default='npz',
         help='npz: one .npz per image in --out; smiyc: also the benchmark files '
-        '<out>/anomaly_p/<method>/<dataset>/<frame id>.hdf5 (the npz go to <out>/maps)')
+        '<out>/anomaly_p/<method>/<dataset>/<frame id>.hdf5 (the npz go to <out>/maps); '
+        'oodis: also anomaly instances (connected components of score >= --threshold, '
+        'default this run\'s operating_point.json) in the OoDIS layout '
+        '<out>/oodis/<dataset>/<frame>_instanceIds_pred.txt + masks, and instances.json '
+        '(box, area, score, mask file) beside them (the npz go to <out>/maps/<dataset>)')
+    parser.add_argument(
+        '--oodis-dataset', help='--out-format oodis: the dataset folder (default: from the '
+        'test dataset: fishyscapes, roadanomaly or roadobstacle)')
+    parser.add_argument(
+        '--instance-min-size', type=int, default=None, metavar='PX',
+        help='--out-format oodis: smallest instance in pixels (default: the OoDMetric\'s '
+        'min_pred_size, else 1)')
+    parser.add_argument(
+        '--instance-score', choices=['mean', 'max'], default='mean',
+        help='--out-format oodis: an instance\'s score, the mean or max of its pixels')
     parser.add_argument('--method-name', help='--out-format smiyc: the method folder name')
     parser.add_argument(
         '--smiyc-dataset', help="--out-format smiyc: the benchmark's dataset name "
@@ -64,8 +82,10 @@ def parse_args():
         '--score-range', nargs=2, type=float, metavar=('LO', 'HI'),
         help='--show-dir: one fixed colour scale for every heat map (default: per image)')
     parser.add_argument(
-        '--threshold', help='--show-dir: also draw the pixels with score >= this, a number '
-        'or an operating_point.json written by an earlier run')
+        '--threshold', help='a number or an operating_point.json written by an earlier run: '
+        'the threshold of FA-img (default: this run\'s own at TPR 95%%), of the instances of '
+        '--out-format oodis and, with --show-dir, of the pixels drawn as flagged (score >= '
+        'this)')
     parser.add_argument(
         '--tta', action='store_true',
         help='test time augmentation (flip / multi-scale): F and O are averaged over the '
@@ -83,8 +103,10 @@ def parse_args():
             parser.error(f'unknown --eval metric(s) {unknown}; valid: {list(EVAL_METRICS)}')
     if args.out_format == 'smiyc' and not (args.out and args.method_name):
         parser.error('--out-format smiyc needs --out DIR and --method-name NAME')
-    if (args.score_range or args.threshold) and not args.show_dir:
-        parser.error('--score-range / --threshold change the pictures: add --show-dir')
+    if args.out_format == 'oodis' and not args.out:
+        parser.error('--out-format oodis needs --out DIR')
+    if args.score_range and not args.show_dir:
+        parser.error('--score-range changes the pictures: add --show-dir')
     return args
 
 
@@ -107,8 +129,25 @@ def main():
         dataset_name = args.smiyc_dataset or benchmark_dataset_name(
             cfg.test_dataloader.dataset)
         map_dir = osp.join(args.out, 'maps')
+    elif args.out_format == 'oodis':
+        from mmseg_uem.evaluation.instances import oodis_folder
+
+        oodis_name = args.oodis_dataset or oodis_folder(cfg.test_dataloader.dataset)
+        map_dir = osp.join(args.out, 'maps', oodis_name)
+        min_size = args.instance_min_size
+        if min_size is None:
+            min_size = next((e.get('min_pred_size', 500) for e in evaluator_list(
+                cfg.get('test_evaluator')) if e.get('type') == 'OoDMetric'), 1)
+    scores_false_alarms = set_false_alarm_threshold(cfg, args.threshold)
+    if args.threshold and not (args.show_dir or scores_false_alarms
+                               or args.out_format == 'oodis'):
+        raise SystemExit('--threshold sets the FA-img threshold, the instances of '
+                         '--out-format oodis and the flagged pixels of --show-dir pictures: '
+                         'add --show-dir, --eval ... FA-img or --out-format oodis')
     enable_anomaly_outputs(cfg, show_dir=args.show_dir, out_dir=map_dir,
-                           score_range=args.score_range, threshold=args.threshold)
+                           score_range=args.score_range,
+                           threshold=args.threshold if args.show_dir else None)
+    enable_runtime_log(cfg)
     point_file = osp.join(args.out or cfg.work_dir, OPERATING_POINT_FILE)
     writes_point = request_operating_point(cfg, point_file)
 
@@ -129,6 +168,10 @@ def main():
             _add_context(point_file, args, score=getattr(model, 'score', None))
         if args.out_format == 'smiyc':
             _write_smiyc(map_dir, args.out, args.method_name, dataset_name)
+        if args.out_format == 'oodis':
+            _write_oodis(map_dir, args.out, oodis_name, threshold=args.threshold,
+                         point_file=point_file if writes_point else None,
+                         min_size=min_size, score_reduce=args.instance_score)
     finish_distributed()
 
 
@@ -140,6 +183,29 @@ def _add_context(path: str, args, *, score) -> None:
                   tta=bool(args.tta))
     with open(path, 'w') as f:
         json.dump(record, f, indent=2)
+
+
+def _write_oodis(map_dir: str, out_dir: str, folder: str, *, threshold, point_file,
+                 min_size: int, score_reduce: str) -> None:
+    from mmseg_uem.evaluation.instances import write_oodis
+    from mmseg_uem.evaluation.io import iter_anomaly_maps
+    from mmseg_uem.evaluation.operating_point import resolve_threshold
+
+    if threshold is None:
+        if not (point_file and osp.isfile(point_file)):
+            raise SystemExit('--out-format oodis: no threshold. Give --threshold X | '
+                             'operating_point.json (a split without labels has no operating '
+                             'point of its own), or --eval FPR95 on a labelled split')
+        threshold = point_file
+    value, name = resolve_threshold(threshold)
+    result = write_oodis(iter_anomaly_maps(map_dir), osp.join(out_dir, 'oodis'),
+                         folder=folder, threshold=value, min_size=min_size,
+                         score_reduce=score_reduce)
+    print(f'OoDIS: {result["instances"]} instances of {result["images"]} images in '
+          f'{result["folder"]} (score >= {value:.6g}{f" ({name})" if name else ""}, at least '
+          f'{min_size} px, scored by their {score_reduce}; {result["empty"]} images without '
+          f'one get an empty mask); boxes and areas in {result["json"]}')
+    print(f'zip for upload: (cd {osp.join(out_dir, "oodis")} && zip -r ../oodis.zip .)')
 
 
 def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:

@@ -11,12 +11,13 @@ from typing import Optional, Sequence
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..evaluation.functional import COMPONENT_METRICS, PIXEL_METRICS
+from ..evaluation.functional import OOD_METRICS
 
 #: metric names of mmseg's ``IoUMetric`` (its ``iou_metrics``)
 IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
-#: the names ``--eval`` accepts: OoDMetric's (pixel, component), then IoUMetric's
-EVAL_METRICS = PIXEL_METRICS + COMPONENT_METRICS + IOU_METRICS
+#: the names ``--eval`` accepts: OoDMetric's (pixel, image-wise, component, size, false
+#: alarms), then IoUMetric's
+EVAL_METRICS = OOD_METRICS + IOU_METRICS
 
 
 def evaluator_list(evaluator) -> list:
@@ -40,7 +41,7 @@ def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
         raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
                          f'{list(EVAL_METRICS)}')
     existing = evaluator_list(cfg.get('test_evaluator'))
-    ood_names = [n for n in names if n in PIXEL_METRICS + COMPONENT_METRICS]
+    ood_names = [n for n in names if n in OOD_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
     evaluators = []
     if ood_names:
@@ -105,6 +106,29 @@ def request_operating_point(cfg: Config, path: str) -> bool:
     if ood:
         cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
     return bool(ood)
+
+
+def set_false_alarm_threshold(cfg: Config, threshold: Optional[str]) -> bool:
+    """Give ``threshold`` (``--threshold``: a number or an operating point file) to every
+    ``OoDMetric`` of the config that computes ``FA-img``; True if there is one."""
+    evaluators = evaluator_list(cfg.get('test_evaluator'))
+    fa = [e for e in evaluators if e.get('type') == 'OoDMetric'
+          and 'FA-img' in e.get('ood_metrics', ())]
+    if threshold is not None:
+        for evaluator in fa:
+            evaluator.fa_threshold = threshold
+        if fa:
+            cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
+    return bool(fa)
+
+
+def enable_runtime_log(cfg: Config, warmup: int = 5) -> None:
+    """Add a :class:`~mmseg_uem.engine.hooks.RuntimeHook` (images/s, ms/image of the model)
+    unless the config has one."""
+    hooks = [ConfigDict(h) for h in cfg.get('custom_hooks', []) or []]
+    if not any(h.get('type') == 'RuntimeHook' for h in hooks):
+        hooks.append(ConfigDict(type='RuntimeHook', warmup=warmup))
+    cfg.custom_hooks = hooks
 
 
 def predict_without_labels(cfg: Config, unlabelled: Sequence[str], *, num_images: int,

@@ -7,12 +7,14 @@ from .coco_outliers import (
     load_instances_json,
 )
 from .fishyscapes import FishyscapesLaFDataset
+from .lost_and_found import LostAndFoundDataset
 from .ood_base import LoadOoDAnnotations, OoDBaseDataset
 from .road_anomaly import RoadAnomalyDataset
 from .smiyc import SMIYCDataset
 
 __all__ = [
     'BankStats', 'DEFAULT_EXCLUDED_CLASSES', 'FishyscapesLaFDataset', 'LoadOoDAnnotations',
-    'META_OOD_EXCLUDED_CLASSES', 'OoDBaseDataset', 'RoadAnomalyDataset', 'SMIYCDataset',
+    'LostAndFoundDataset', 'META_OOD_EXCLUDED_CLASSES', 'OoDBaseDataset',
+    'RoadAnomalyDataset', 'SMIYCDataset',
     'build_outlier_bank', 'load_instances_json',
 ]

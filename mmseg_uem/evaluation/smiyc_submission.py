@@ -28,6 +28,9 @@ BENCHMARK_DATASETS: Dict[tuple, str] = {
     ('SMIYCDataset', 'anomaly'): 'AnomalyTrack-all',
     ('SMIYCDataset', 'obstacle'): 'ObstacleTrack-all',
     ('FishyscapesLaFDataset', None): 'FishyLAFAnomaly-val',
+    # every LostAndFound test subset persists as LostAndFound-test (the tool's
+    # name_for_persistence)
+    ('LostAndFoundDataset', None): 'LostAndFound-test',
 }
 #: image-name endings the benchmark drops from frame ids (LostAndFound / Fishyscapes LaF)
 FRAME_ID_SUFFIXES = ('_leftImg8bit', )

@@ -27,7 +27,10 @@ from .scene import LABEL_IDS, render_street_scene
 LAF_SCENES = {'test': ('04_Maurener_Weg_8', '05_Schafgasse_1'),
               'train': ('01_Hanns_Klemm_Str_45',)}
 SMIYC_TEST_NAMES = ('zebra', 'airplane', 'tractor')
-OBSTACLE_TEST_NAMES = ('night', 'snowstorm', 'gravel')
+#: real RoadObstacle21 frame ids (the OoDIS file list): test scene, night, snowstorm, ...
+OBSTACLE_TEST_NAMES = ('gravel_boot_2', 'driveway_carton_bowl_3', 'snowstorm2_00_01_38.181',
+                       'curvy-street_pig_frisbee_1', 'snowstorm1_00_00_51.868',
+                       'one-way-street_bagB_2')
 
 Pairs = List[Tuple[str, str]]
 
@@ -153,7 +156,8 @@ def make_smiyc_obstacle(root: str, *, num_val: int, num_test: int, size: Tuple[i
             fid = f'validation_{i + 1}'
         else:
             j = i - num_val
-            fid = f'{OBSTACLE_TEST_NAMES[j % len(OBSTACLE_TEST_NAMES)]}_{j + 1}'
+            fid = OBSTACLE_TEST_NAMES[j % len(OBSTACLE_TEST_NAMES)] + (
+                f'{j // len(OBSTACLE_TEST_NAMES)}' if j >= len(OBSTACLE_TEST_NAMES) else '')
         img = _save(scene.image, osp.join(root, 'images', f'{fid}.webp'), quality=90)
         if i >= num_val:
             continue

@@ -155,6 +155,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: every OoDMetric name; image 0 of _dataset() is the all-inlier frame of FA-img
+_EXACT_NAMES = ('AP', 'FPR95', 'AUROC', 'AP-img', 'FPR95-img', 'AUROC-img', 'sIoU', 'mF1',
+                'recall-small', 'recall-medium', 'recall-large', 'FA-img')
+
+
 def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
     """One process: its half of the images, then the collective evaluate()."""
     import torch.distributed as dist
@@ -165,9 +170,9 @@ def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
         items = _dataset()
         results = {}
         for mode in ('exact', 'histogram'):
-            names = (('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1') if mode == 'exact' else
-                     ('AP', 'FPR95', 'AUROC'))
-            metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2)
+            names = _EXACT_NAMES if mode == 'exact' else ('AP', 'FPR95', 'AUROC', 'AP-img')
+            metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2,
+                               size_bins=(3, 6))
             samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
             # the DefaultSampler's split: rank r takes samples r, r + world, ...
             metric.process(None, [s.to_dict() for s in samples[rank::world]])
@@ -184,9 +189,9 @@ def test_two_processes_equal_one(tmp_path):
     items = _dataset()
     one = {}
     for mode in ('exact', 'histogram'):
-        names = (('AP', 'FPR95', 'AUROC', 'sIoU', 'mF1') if mode == 'exact' else
-                 ('AP', 'FPR95', 'AUROC'))
-        metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2)
+        names = _EXACT_NAMES if mode == 'exact' else ('AP', 'FPR95', 'AUROC', 'AP-img')
+        metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2,
+                           size_bins=(3, 6))
         metric.process(None, [_sample(s, y, f'img_{i:03d}').to_dict()
                               for i, (s, y) in enumerate(items)])
         one[mode] = metric.evaluate(len(items))

@@ -76,3 +76,66 @@ def test_tta_runs_on_an_ood_config(tmp_path):
                     cwd=tmp_path.parent)
     assert re.search(r'ood/AP: [\d.]+', proc.stdout + proc.stderr)
     assert len(list((tmp_path / 'maps').glob('*.npz'))) == 2
+
+
+@pytest.mark.slow
+def test_every_ood_metric_by_name_and_the_runtime_line(tmp_path):
+    """--eval takes every OoDMetric name; --threshold feeds FA-img; the runtime is logged."""
+    data = make_data(tmp_path / 'data', road_anomaly=3)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    names = ['AP', 'AP-img', 'FPR95-img', 'AUROC-img', 'recall-small', 'recall-medium',
+             'recall-large', 'FA-img']
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', *names,
+                    '--threshold', '1e30', '--work-dir', tmp_path / 'test',
+                    cwd=tmp_path.parent)
+    log = proc.stdout + proc.stderr
+    metrics = read_metrics(tmp_path / 'test')
+    assert {k for k in metrics if k.startswith('ood/')} == {f'ood/{n}' for n in names} | {
+        'ood/FA-px'}
+    assert 'images_with_anomaly_and_inlier=' in log and 'fa_threshold=1e+30 (given)' in log
+    assert re.search(r'runtime: [\d.]+ img/s, [\d.]+ ms/image \(model.test_step only, data '
+                     r'loading excluded; \d+ images in \d+ batches after \d+ warm-up batches; '
+                     r'device CPU .*; input \d+x\d+', log), log[-3000:]
+    # --threshold without a use for it is refused, naming both uses
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', '--threshold',
+                    '0.5', '--work-dir', tmp_path / 'test2', cwd=tmp_path.parent, check=False)
+    assert proc.returncode != 0
+    assert 'add --show-dir, --eval ... FA-img or --out-format oodis' in proc.stderr
+
+
+@pytest.mark.slow
+def test_out_format_oodis_writes_the_instances_of_the_saved_maps(tmp_path):
+    """--out-format oodis at the run's own operating point: the files hold exactly the
+    components of the saved maps; without labels or --threshold it is a clear error."""
+    from mmseg_uem.evaluation.instances import anomaly_instances, read_oodis
+    from mmseg_uem.evaluation.io import iter_anomaly_maps
+    from mmseg_uem.evaluation.operating_point import load_operating_point
+
+    data = make_data(tmp_path / 'data', road_anomaly=2)
+    config = write_config(tmp_path / 'stage1.py', data)
+    ckpt = make_stage1_checkpoint(config, tmp_path / 'stage1.pth')
+    out = tmp_path / 'out'
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', 'FPR95',
+                    '--out', out, '--out-format', 'oodis', '--oodis-dataset', 'roadanomaly',
+                    '--instance-min-size', '4', '--work-dir', tmp_path / 'test',
+                    cwd=tmp_path.parent)
+    assert re.search(r'OoDIS: [1-9]\d* instances of 2 images', proc.stdout), proc.stdout
+    assert 'zip for upload' in proc.stdout
+    threshold = load_operating_point(str(out / 'operating_point.json'))['threshold']
+    back = read_oodis(str(out / 'oodis' / 'roadanomaly'))
+    maps = list(iter_anomaly_maps(str(out / 'maps' / 'roadanomaly')))
+    assert len(back) == len(maps) == 2
+    for item in maps:
+        stem = str(item['img_path']).rsplit('/', 1)[-1].rsplit('.', 1)[0]
+        got = back[f'{stem}_instanceIds_pred.txt']
+        want = anomaly_instances(item['score'], threshold=threshold, min_size=4,
+                                 void=item['label'] == 255)
+        assert len(got) == max(len(want), 1)
+        for g, w in zip(got, want):
+            assert np.array_equal(g['mask'], w['mask'])
+            assert g['score'] == pytest.approx(w['score'], rel=1e-8)
+    proc = run_tool(ROOT / 'tools' / 'test.py', config, ckpt, '--eval', 'AP', '--out',
+                    tmp_path / 'out2', '--out-format', 'oodis', '--oodis-dataset', 'x',
+                    '--work-dir', tmp_path / 'test2', cwd=tmp_path.parent, check=False)
+    assert proc.returncode != 0 and 'no threshold' in proc.stderr

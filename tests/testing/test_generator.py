@@ -220,8 +220,9 @@ def test_smiyc_layouts(tree):
         assert set(np.unique(_label(label))) <= {0, 1, 255}
         assert _label(label).shape == np.asarray(Image.open(img)).shape[:2]
     obstacle = osp.join(out, 'dataset_ObstacleTrack')
-    assert sorted(os.listdir(osp.join(obstacle, 'images')))[:2] == ['night_1.webp',
-                                                                    'snowstorm_2.webp']
+    # real RoadObstacle21 frame ids: a test scene and a night one
+    assert sorted(os.listdir(osp.join(obstacle, 'images')))[:2] == [
+        'driveway_carton_bowl_3.webp', 'gravel_boot_2.webp']
     for img, label in written['smiyc_obstacle']:
         assert re.search(r'validation_\d+_labels_semantic\.png$', label)
         pil = np.asarray(Image.open(img).convert('RGB'))

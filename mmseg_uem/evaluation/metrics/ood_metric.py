@@ -1,4 +1,5 @@
-"""``OoDMetric``: dataset-pooled pixel AP / FPR95 / AUROC (+ SMIYC component metrics).
+"""``OoDMetric``: dataset-pooled pixel AP / FPR95 / AUROC, their image-wise means, SMIYC
+component metrics, recall by anomaly size and false alarms on frames without anomalies.
 
 Shape key: H, W label size, P valid pixels.
 
@@ -9,9 +10,14 @@ sample and keeps what ``compute_metrics`` needs, on the CPU:
   min(valid pixels, 2^bits) bins; LLR maps occupy ~1e4-1e5 of the 2^20 default bins). Images
   are kept apart, not summed on the fly, so that mmengine's collect_results can drop the
   samples a distributed sampler pads, as in exact mode;
-- component metrics requested: the full (H, W) float32 score and uint8 label maps, because
-  the dataset-level F1-optimal threshold must be known before any component is formed.
-The pixel metrics are order-invariant, so 1 and N processes give identical numbers.
+- component metrics or size-binned recall requested: the full (H, W) float32 score and uint8
+  label maps, because the dataset-level F1-optimal threshold must be known before any
+  component is formed;
+- image-wise metrics: three floats per image, computed when the image is processed;
+- false alarms: per frame without anomalies, its component / pixel counts when the threshold
+  is given (``fa_threshold``), else its maps until the run's own threshold is known.
+The pixel metrics are order-invariant, and means are taken with ``math.fsum``, so 1 and N
+processes give identical numbers.
 """
 import logging
 from collections import OrderedDict
@@ -27,20 +33,31 @@ from torch import Tensor
 
 from ...utils.samples import score_mode_of
 from ..functional import (
+    COCO_SIZE_BINS,
     COMPONENT_METRICS,
+    IMAGE_METRICS,
+    OOD_METRICS,
     PIXEL_METRICS,
+    SIZE_METRICS,
     ScoreHistogram,
     aggregate_components,
+    average_image_metrics,
     best_f1_threshold,
     check_labels,
     check_scores,
+    check_size_bins,
+    false_alarm_rate,
+    frame_false_alarm,
     image_components,
+    image_pixel_metrics,
+    is_inlier_frame,
     metrics_from_sorted,
     operating_point_from_sorted,
+    size_binned_recall,
     sort_scores,
 )
 from ..functional.histogram import MAX_BITS, MIN_BITS
-from ..operating_point import save_operating_point
+from ..operating_point import resolve_threshold, save_operating_point
 
 _VOID = 2  # void code of the compact uint8 label maps kept for component metrics
 
@@ -63,8 +80,14 @@ class OoDMetric(BaseMetric):
     sample; labels must be 0 (inlier), 1 (anomaly) or ``ignore_index`` (void, dropped).
 
     Args:
-        ood_metrics: any of 'AP', 'FPR95', 'AUROC' (pixel, pooled over the dataset) and 'sIoU',
-            'PPV', 'mF1' (SMIYC components at the F1-optimal pixel threshold).
+        ood_metrics: any of 'AP', 'FPR95', 'AUROC' (pixel, pooled over the dataset);
+            'AP-img', 'FPR95-img', 'AUROC-img' (the same per image, averaged over the images
+            with anomaly and inlier pixels); 'sIoU', 'PPV', 'mF1' (SMIYC components at the
+            F1-optimal pixel threshold); 'recall-small', 'recall-medium', 'recall-large' (GT
+            components with sIoU >= 0.5 at that threshold, by size); 'FA-img' (share of the
+            frames without anomalies that get a predicted component at ``fa_threshold``;
+            'FA-px', their flagged-pixel rate, comes with it). Definitions:
+            :mod:`mmseg_uem.evaluation.functional.image_metrics`.
         tpr: recall level of 'FPR95'.
         ignore_index: void label.
         mode: 'exact' (sklearn-identical) or 'histogram' (bounded memory; adds '<m>_lo' and
@@ -75,6 +98,11 @@ class OoDMetric(BaseMetric):
         min_pred_size: predicted components under this many pixels are dropped (anomaly
             track 500, obstacle track 50).
         min_gt_size: GT components under this many pixels become void (100 / 10).
+        size_bins: (b0, b1) pixel limits of the size bins, small < b0 <= medium < b1 <=
+            large; default COCO's (32^2, 96^2).
+        fa_threshold: score threshold of 'FA-img': a number, or an operating point file
+            (``tools/test.py --threshold``); None = this run's own threshold at ``tpr``
+            (needs anomaly pixels in the run, and mode='exact' or component metrics).
         compute_device: where to sort at ``compute_metrics`` ('cpu' or 'cuda').
         bound_warn: warn when the histogram AP bound is wider than this (fraction, 5e-4 =
             0.05 AP points).
@@ -96,6 +124,8 @@ class OoDMetric(BaseMetric):
                  resize_scores: bool = False,
                  min_pred_size: int = 500,
                  min_gt_size: int = 100,
+                 size_bins: Sequence[int] = COCO_SIZE_BINS,
+                 fa_threshold: Union[float, str, None] = None,
                  compute_device: str = 'cpu',
                  bound_warn: float = 5e-4,
                  operating_point_file: Optional[str] = None,
@@ -106,10 +136,9 @@ class OoDMetric(BaseMetric):
         # Named like IoUMetric's `iou_metrics`: a `metrics` key would make mmengine's Runner
         # treat this config as a custom Evaluator (`'metrics' in evaluator`).
         metrics = (ood_metrics, ) if isinstance(ood_metrics, str) else tuple(ood_metrics)
-        unknown = set(metrics) - set(PIXEL_METRICS + COMPONENT_METRICS)
+        unknown = set(metrics) - set(OOD_METRICS)
         if unknown or not metrics:
-            raise KeyError(f'unknown metrics {sorted(unknown)}; choose from '
-                           f'{PIXEL_METRICS + COMPONENT_METRICS}')
+            raise KeyError(f'unknown metrics {sorted(unknown)}; choose from {OOD_METRICS}')
         if mode not in ('exact', 'histogram'):
             raise ValueError(f"mode must be 'exact' or 'histogram', got {mode!r}")
         if not MIN_BITS <= bits <= MAX_BITS:
@@ -127,7 +156,17 @@ class OoDMetric(BaseMetric):
         self.compute_device = compute_device
         self.bound_warn = bound_warn
         self.operating_point_file = operating_point_file
-        self.keep_maps = any(m in COMPONENT_METRICS for m in metrics)
+        self.size_bins = check_size_bins(size_bins)
+        self.fa_threshold, self.fa_threshold_name = resolve_threshold(fa_threshold)
+        self.keep_maps = any(m in COMPONENT_METRICS + SIZE_METRICS for m in metrics)
+        self.image_wise = any(m in IMAGE_METRICS for m in metrics)
+        self.false_alarms = 'FA-img' in metrics
+        own_threshold = self.false_alarms and self.fa_threshold is None
+        if own_threshold and mode == 'histogram' and not self.keep_maps:
+            raise ValueError("FA-img at the run's own threshold needs the exact scores: set "
+                             "fa_threshold (tools/test.py --threshold) or mode='exact'")
+        # the pooled scores are kept for the pixel metrics and the run's own threshold
+        self.keep_pooled = any(m in PIXEL_METRICS for m in metrics) or own_threshold
 
     # ------------------------------------------------------------------ process
     def _read(self, data_sample: dict) -> tuple:
@@ -157,23 +196,41 @@ class OoDMetric(BaseMetric):
                 self.results.append(dict(unlabelled=str(data_sample.get('img_path', '?'))))
                 continue
             score, label, name = self._read(data_sample)
+            result = self._per_image(score, label, name)
+            # the score the prediction names, for the table and the operating point
+            result['score_mode'] = score_mode_of(data_sample)
             if self.keep_maps:
                 compact = torch.where(label == 1, 1, torch.where(label == 0, 0, _VOID))
-                self.results.append(dict(score=score.float().cpu(),
-                                         label=compact.to(torch.uint8).cpu()))
+                result.update(score=score.float().cpu(), label=compact.to(torch.uint8).cpu())
             elif self.mode == 'histogram':
                 hist = ScoreHistogram.from_scores(score, label, bits=self.bits,
                                                   ignore_index=self.ignore_index, name=name)
                 # per-image counts fit int32; so do bins up to 31 bits: 12 B per occupied bin
                 small = torch.int32 if self.bits <= 31 else torch.int64
-                self.results.append(dict(bins=hist.bins.to(small).cpu(),
-                                         pos=hist.pos.to(torch.int32).cpu(),
-                                         neg=hist.neg.to(torch.int32).cpu()))
+                result.update(bins=hist.bins.to(small).cpu(), pos=hist.pos.to(torch.int32).cpu(),
+                              neg=hist.neg.to(torch.int32).cpu())
+            elif self.keep_pooled:
+                result.update(pos=score[label == 1].float().cpu(),
+                              neg=score[label == 0].float().cpu())
+            self.results.append(result)
+
+    def _per_image(self, score: Tensor, label: Tensor, name: str) -> dict:
+        """What the image-wise and false-alarm metrics keep of one image."""
+        result: Dict[str, Any] = {}
+        if self.image_wise:
+            result['img'] = image_pixel_metrics(score, label, tpr=self.tpr,
+                                                ignore_index=self.ignore_index, name=name)
+        if self.false_alarms and is_inlier_frame(label, ignore_index=self.ignore_index):
+            if self.fa_threshold is not None:
+                result['fa'] = frame_false_alarm(score, label, threshold=self.fa_threshold,
+                                                 ignore_index=self.ignore_index,
+                                                 min_pred_size=self.min_pred_size)
+            elif not self.keep_maps:  # the run's threshold is known only at the end
+                result['fa_map'] = (score.float().cpu(),
+                                    torch.where(label == 0, 0, _VOID).to(torch.uint8).cpu())
             else:
-                self.results.append(dict(pos=score[label == 1].float().cpu(),
-                                         neg=score[label == 0].float().cpu()))
-            # the score the prediction names, for the table and the operating point
-            self.results[-1]['score_mode'] = score_mode_of(data_sample)
+                result['fa_map'] = True  # its maps are kept anyway
+        return result
 
     # ------------------------------------------------------------------ compute
     def _pooled(self, results: List[dict], key: str) -> Tensor:
@@ -216,7 +273,7 @@ class OoDMetric(BaseMetric):
         pixel = [m for m in self.metrics if m in PIXEL_METRICS]
         values: Dict[str, float] = {}
         info: Dict[str, Any] = {}
-        need_sorted = self.keep_maps or (pixel and self.mode == 'exact')
+        need_sorted = self.keep_maps or (self.keep_pooled and self.mode == 'exact')
         pos = neg = None
         if need_sorted:
             pos, neg = self._sorted_split(results)
@@ -230,9 +287,15 @@ class OoDMetric(BaseMetric):
             self._save_operating_point(pos, neg, info, score=score)
         if self.keep_maps:
             values.update(self._component_metrics(results, pos, neg, info))
+        if self.image_wise:
+            image_values, used = average_image_metrics([r['img'] for r in results])
+            values.update(image_values)
+            info.update(images_with_anomaly_and_inlier=used)
+        if self.false_alarms:
+            values.update(self._false_alarms(results, pos, neg, info))
         out = OrderedDict((m, 100.0 * values[m]) for m in self.metrics)
         for key in values:
-            if key.endswith(('_lo', '_hi')):
+            if key.endswith(('_lo', '_hi')) or key == 'FA-px':
                 out[key] = 100.0 * values[key]
         self._log_table(out, info, score=score)
         return out
@@ -274,7 +337,7 @@ class OoDMetric(BaseMetric):
                            info: Dict[str, Any]) -> Dict[str, float]:
         nan = float('nan')
         if pos.numel() == 0:
-            return dict(sIoU=nan, PPV=nan, mF1=nan)
+            return {m: nan for m in COMPONENT_METRICS + SIZE_METRICS}
         threshold, best_f1 = best_f1_threshold(pos.cpu(), neg.cpu())
         info.update(threshold=threshold, best_pixel_F1=best_f1)
         per_image = [image_components(r['score'], r['label'], threshold=threshold,
@@ -282,7 +345,40 @@ class OoDMetric(BaseMetric):
                                       min_gt_size=self.min_gt_size) for r in results]
         info.update(gt_components=sum(p['sIoU'].size for p in per_image),
                     pred_components=sum(p['PPV'].size for p in per_image))
-        return aggregate_components(per_image)
+        values = aggregate_components(per_image)
+        recall = size_binned_recall([p['gt_size'] for p in per_image],
+                                    [p['sIoU'] for p in per_image], bins=self.size_bins)
+        if any(m in SIZE_METRICS for m in self.metrics):
+            info.update(size_bins=f'<{self.size_bins[0]}|<{self.size_bins[1]}|rest px',
+                        gt_small_medium_large='/'.join(
+                            str(recall[f'count-{k}']) for k in ('small', 'medium', 'large')))
+        values.update({m: recall[m] for m in SIZE_METRICS})
+        return values
+
+    def _false_alarms(self, results: List[dict], pos: Optional[Tensor],
+                      neg: Optional[Tensor], info: Dict[str, Any]) -> Dict[str, float]:
+        """FA-img / FA-px over the frames without anomalies (module doc)."""
+        threshold, source = self.fa_threshold, self.fa_threshold_name or 'given'
+        if threshold is None:
+            if pos is None or pos.numel() == 0:
+                print_log("FA-img: the run has no anomaly pixels, so it has no threshold of "
+                          'its own; give one (fa_threshold, tools/test.py --threshold X | '
+                          'operating_point.json)', logger='current', level=logging.WARNING)
+                return {'FA-img': float('nan'), 'FA-px': float('nan')}
+            threshold = operating_point_from_sorted(pos.cpu(), neg.cpu(),
+                                                    tpr=self.tpr)['threshold']
+            source = f'this run at TPR {100 * self.tpr:g}%'
+        frames = []
+        for r in results:
+            if 'fa' in r:
+                frames.append(r['fa'])
+            elif 'fa_map' in r:
+                score, label = (r['score'], r['label']) if r['fa_map'] is True else r['fa_map']
+                frames.append(frame_false_alarm(score, label, threshold=threshold,
+                                                ignore_index=_VOID,
+                                                min_pred_size=self.min_pred_size))
+        info.update(inlier_frames=len(frames), fa_threshold=f'{threshold:.6g} ({source})')
+        return false_alarm_rate(frames)
 
     def _log_table(self, values: Dict[str, float], info: Dict[str, Any], *,
                    score: Optional[str]) -> None:
@@ -298,4 +394,4 @@ class OoDMetric(BaseMetric):
                   logger='current')
 
 
-__all__ = ['OoDMetric', 'PIXEL_METRICS', 'COMPONENT_METRICS']
+__all__ = ['OoDMetric', 'OOD_METRICS', 'PIXEL_METRICS', 'COMPONENT_METRICS']

@@ -403,3 +403,24 @@ def test_default_export_of_the_demo_config_runs_any_image_size(tmp_path):
                                   want.pred_sem_seg.data[None], got.pred_sem_seg.data[None],
                                   reference_scores=want.seg_logits.data[None])
         assert res['score_max_abs'] <= SCORE_TOLERANCE and res['pred_mismatch_not_tie'] == 0
+
+
+def test_cfg_options_change_the_stored_config():
+    """``onnx_infer.py --cfg-options``: the stored test_cfg (keys checked as the segmentor
+    checks them), preprocessor and pipeline change; other keys are refused by name."""
+    from mmseg_uem.deployment.runtime import apply_cfg_options
+
+    meta = dict(test_cfg=dict(mode='slide', stride=[14, 28], score='LLR'),
+                data_preprocessor=dict(pad_val=0), test_pipeline=[dict(type='A')])
+    out = apply_cfg_options(meta, {'model.test_cfg.stride': [28, 28],
+                                   'model.data_preprocessor.pad_val': 1,
+                                   'test_pipeline': [dict(type='B')]}, source='m.onnx')
+    assert out['test_cfg'] == dict(mode='slide', stride=[28, 28], score='LLR')
+    assert out['data_preprocessor'] == dict(pad_val=1) and out['test_pipeline'] == [dict(type='B')]
+    assert meta['test_cfg']['stride'] == [14, 28]  # the file's own metadata is left alone
+    with pytest.raises(ValueError, match=r"model\.test_cfg: unknown key 'strid' \(did you mean "
+                       r"'stride'\?\)"):
+        apply_cfg_options(meta, {'model.test_cfg.strid': [28, 28]}, source='m.onnx')
+    with pytest.raises(ValueError, match=r'--cfg-options model\.backbone\.arch: m\.onnx holds '
+                       r'an exported network; only model\.test_cfg\.<key>'):
+        apply_cfg_options(meta, {'model.backbone.arch': 'vits14'}, source='m.onnx')

@@ -18,8 +18,8 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 
 def _shrink(cfg: Config) -> None:
     """Keep the config's modules, widths and wiring, but make the model quick to build:
-    ViT-B/L/g archs become a 4-block ViT of the same width, MiT one block per stage,
-    ResNet-101 a ResNet-50, GMM memories 100 entries."""
+    ViT-B/L/g archs (DINOv2, DINOv3) become a 4-block ViT of the same width, MiT one block
+    per stage, ResNet-101 a ResNet-50, GMM memories 100 entries."""
     backbone = cfg.model.backbone
     if backbone.get('type') == 'DINOv2':
         backbone.init_cfg = None
@@ -29,6 +29,12 @@ def _shrink(cfg: Config) -> None:
             backbone.arch = dict(embed_dims=dims, num_layers=4, num_heads=dims // 64,
                                  num_register_tokens=4 if backbone.arch.endswith('_reg') else 0)
             backbone.out_indices = [0, 1, 2, 3]
+    elif backbone.get('type') == 'DINOv3':
+        from mmseg_uem.models.backbones.dinov3 import resolve_arch
+        backbone.init_cfg = None
+        arch = resolve_arch(backbone.arch)
+        backbone.arch = dict(arch, num_layers=4)
+        backbone.out_indices = [0, 1, 2, 3]
     elif 'init_cfg' in backbone:
         backbone.init_cfg = None
     if backbone.get('type') == 'MixVisionTransformer':  # same widths, one block per stage

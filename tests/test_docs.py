@@ -84,6 +84,20 @@ def test_readme_is_a_front_page():
         assert str(page.relative_to(ROOT)) in text, page
 
 
+def test_package_map_names_every_package():
+    """get_started's package map lists each package folder (models/ by its sub-packages)."""
+    text = (DOCS / 'get_started.md').read_text()
+    package_map = code_blocks(DOCS / 'get_started.md', 'text')
+    assert len(package_map) == 1 and '## Package map' in text
+    root = ROOT / 'mmseg_uem'
+    folders = [p.parent.relative_to(root) for p in root.glob('*/__init__.py')]
+    folders = [f for f in folders if f.name != 'models'] + [
+        p.parent.relative_to(root) for p in (root / 'models').glob('*/__init__.py')]
+    for folder in folders:
+        assert re.search(r'^  ' + re.escape(f'{folder.as_posix()}/'), package_map[0], re.M), \
+            f'the package map in get_started.md does not list mmseg_uem/{folder}/'
+
+
 def _slug(heading: str) -> str:
     """GitHub's anchor of a heading."""
     text = heading.strip().lower().replace('`', '')

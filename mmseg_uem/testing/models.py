@@ -5,7 +5,10 @@ The paper's settings by default; tests pass a tiny ViT and small widths.
 """
 from typing import Optional, Sequence
 
-from ..models.backbones.dinov2 import DEFAULT_OUT_INDICES, resolve_arch
+from ..models.backbones import dinov2, dinov3
+from ..models.backbones.dinov2 import DEFAULT_OUT_INDICES
+
+_RESOLVE_ARCH = {'DINOv2': dinov2.resolve_arch, 'DINOv3': dinov3.resolve_arch}
 
 
 def default_out_indices(num_layers: int) -> tuple:
@@ -21,7 +24,7 @@ def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: i
                   test_cfg: Optional[dict] = None, final_mlp_channels: Optional[int] = -1,
                   norm_cfg: Optional[dict] = None, gmm_cfg: Optional[dict] = None,
                   alpha: Optional[float] = None, backbone: Optional[dict] = None,
-                  **model) -> dict:
+                  backbone_type: str = 'DINOv2', **model) -> dict:
     """UEMEncoderDecoder config: 'G' / 'D' (stage 1) or 'G-G' / 'G-D' / 'D-D' (stage 2),
     with the paper's settings unless the sizes are overridden.
 
@@ -32,11 +35,12 @@ def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: i
         gmm_cfg: of both GMM classifiers; None: ``memory_size`` slots, and EM every 3 steps
             in a GMM UEM (the official G-G UEM, ``configs/_base_/models/dinov2_gg.py``).
         alpha: UEMHead's CE weight; None: 0.5 for G-G, 0 otherwise (the official configs).
-        backbone: more DINOv2 arguments (e.g. ``img_size``).
+        backbone: more backbone arguments (e.g. DINOv2's ``img_size``).
+        backbone_type: 'DINOv2' or 'DINOv3' (``arch`` is that backbone's).
         model: more UEMEncoderDecoder arguments (``data_preprocessor``, ``train_cfg``...).
     """
     inlier, _, uem = variant.partition('-')
-    embed_dims = resolve_arch(arch)['embed_dims']
+    embed_dims = _RESOLVE_ARCH[backbone_type](arch)['embed_dims']
     if final_mlp_channels == -1:
         final_mlp_channels = min(512, 2 * channels)
     if norm_cfg is None:
@@ -47,7 +51,7 @@ def segmentor_cfg(variant: str, *, arch, out_indices: Sequence[int], channels: i
     if inlier == 'G':
         decode['gmm_cfg'] = dict(gmm_cfg or dict(memory_size=memory_size))
     cfg = dict(type='UEMEncoderDecoder', stage=2 if uem else 1, decode_head=decode,
-               backbone=dict(type='DINOv2', arch=arch, out_indices=tuple(out_indices),
+               backbone=dict(type=backbone_type, arch=arch, out_indices=tuple(out_indices),
                              **(backbone or {})),
                test_cfg=test_cfg or dict(mode='whole'), **model)
     if uem:

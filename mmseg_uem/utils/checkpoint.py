@@ -6,7 +6,8 @@ backbone, the official-model converter), so the same mistake gives the same erro
 it is made:
 
 - :func:`read_checkpoint` reads every form we accept (an mmengine checkpoint, a bare state
-  dict, a Lightning checkpoint with an attribute-dict config) with ``weights_only``
+  dict, a Lightning checkpoint with an attribute-dict config, a ``.safetensors`` file of
+  Hugging Face / timm weights, :func:`read_safetensors`) with ``weights_only``
   protection (mmengine's own objects allowed, :mod:`~mmseg_uem.utils.safe_pickle`); a file
   that is missing raises ``FileNotFoundError``, one that cannot be read
   :class:`CheckpointReadError`; both name the file.
@@ -24,6 +25,7 @@ Message format, for every caller::
       shape mismatches (checkpoint vs model) (n): key (shape) vs model (shape), ...
       hint: ...
 """
+import math
 import os.path as osp
 import pickle
 import zipfile
@@ -108,6 +110,13 @@ def read_checkpoint(path: str, *, what: str = 'checkpoint',
         from mmengine.runner import CheckpointLoader
 
         loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    elif str(path).endswith('.safetensors'):  # Hugging Face / timm weights: no pickle at all
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} {path} does not exist')
+        try:
+            loaded = read_safetensors(path)
+        except ValueError as err:
+            raise CheckpointReadError(f'could not read {what} {path}: {err}') from err
     else:
         check_checkpoint_file(path, what=what)
         try:
@@ -213,11 +222,16 @@ def mismatch_hints(expected: Mapping[str, Tensor], given: Mapping[str, Any],
 
 def _architecture_hints(expected: Mapping[str, Tensor], given: Mapping[str, Any],
                         missing: List[str], unexpected: List[str]) -> List[str]:
-    """DINOv2 architecture mismatches, for a bare backbone ('') or a segmentor's
+    """DINOv2 / DINOv3 architecture mismatches, for a bare backbone ('') or a segmentor's
     ('backbone.')."""
     prefix = next((p for p in ('', 'backbone.') if f'{p}cls_token' in expected), None)
     if prefix is None:
         return []
+    if f'{prefix}rope_embed.periods' in expected:  # DINOv3: no registers, no position table
+        sizes = ('vits16 / vits16plus 384, vitb16 768, vitl16 / vitl16plus 1024, vith16plus '
+                 '1280, vit7b16 4096')
+    else:
+        sizes = 'vits14 384, vitb14 768, vitl14 1024, vitg14 1536'
     hints = []
     if f'{prefix}register_tokens' in missing:
         hints.append('the checkpoint has no register tokens: use an arch without "_reg".')
@@ -230,8 +244,7 @@ def _architecture_hints(expected: Mapping[str, Tensor], given: Mapping[str, Any]
     if None not in dims and dims[0] != dims[1]:
         # a whole-architecture mismatch: say so first, the key listing is then all of them
         hints.append(f"the checkpoint's embedding dim is {dims[0]}, the model's {dims[1]}: "
-                     'another ViT size (vits14 384, vitb14 768, vitl14 1024, vitg14 1536): set '
-                     'the arch to match the checkpoint.')
+                     f'another ViT size ({sizes}): set the arch to match the checkpoint.')
     elif None not in pos and pos[0] != pos[1]:
         hints.append('pos_embed is stored at the img_size / patch_size grid (official: '
                      '518 / 14 = 37x37): set img_size accordingly.')
@@ -247,7 +260,7 @@ def match_state_dict(expected: Union[nn.Module, Mapping[str, Tensor]],
                      given: Mapping[str, Any], *, checkpoint: str, target: str,
                      what: str = 'checkpoint', allow_unexpected: bool = False,
                      within: Optional[Sequence[str]] = None,
-                     advice: Optional[str] = None) -> None:
+                     advice: Optional[str] = None, hints: Sequence[str] = ()) -> None:
     """Raise :class:`CheckpointMismatchError` unless ``given`` has exactly the keys and
     shapes of ``expected`` (a model or its state dict).
 
@@ -261,6 +274,8 @@ def match_state_dict(expected: Union[nn.Module, Mapping[str, Tensor]],
             reads the stage-1 modules of a file that may hold more: a UEM, a stock
             auxiliary head).
         advice: a last line in parentheses (what a tool's option would do instead).
+        hints: the caller's own hint lines, before the generic ones (e.g. the DINOv3 arch
+            that fits the file).
     """
     if isinstance(expected, nn.Module):
         expected = expected.state_dict()
@@ -272,4 +287,48 @@ def match_state_dict(expected: Union[nn.Module, Mapping[str, Tensor]],
     raise CheckpointMismatchError(
         what=what, checkpoint=checkpoint, target=target, num_expected=len(expected),
         missing=missing, unexpected=unexpected, bad_shapes=bad_shapes,
-        hints=mismatch_hints(expected, given, missing, unexpected, bad_shapes), advice=advice)
+        hints=[*hints, *mismatch_hints(expected, given, missing, unexpected, bad_shapes)],
+        advice=advice)
+
+
+#: safetensors dtype names -> torch dtypes (the format's spec)
+_SAFETENSORS_DTYPES = {
+    'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16,
+    'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16, 'I8': torch.int8,
+    'U8': torch.uint8, 'BOOL': torch.bool}
+
+
+def read_safetensors(path: str) -> dict:
+    """The tensors of a ``.safetensors`` file (Hugging Face / timm hub weights), read without
+    the ``safetensors`` package: an 8-byte little-endian header size, a JSON header
+    ``{name: {dtype, shape, data_offsets}}``, then the raw little-endian data. Nothing in the
+    file is executed. Raises ``ValueError`` naming the file if it is not well formed."""
+    import json
+    import struct
+
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        (size, ) = struct.unpack('<Q', data[:8])
+        header = json.loads(data[8:8 + size])
+        if not isinstance(header, dict):
+            raise ValueError('the header is not a JSON object')
+    except (struct.error, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f'{path}: not a safetensors file ({err})') from err
+    body = memoryview(data)[8 + size:]
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(info.get('dtype'))
+        start, end = info.get('data_offsets', (0, -1))
+        shape = tuple(info.get('shape', ()))
+        numel = math.prod(shape)
+        if dtype is None or not 0 <= start <= end <= len(body) or \
+                end - start != numel * torch.empty((), dtype=dtype).element_size():
+            raise ValueError(f'{path}: tensor {name!r} has an unsupported dtype '
+                             f'{info.get("dtype")!r} or inconsistent offsets / shape')
+        flat = torch.frombuffer(bytearray(body[start:end]), dtype=dtype) if numel else \
+            torch.empty(0, dtype=dtype)
+        out[name] = flat.reshape(shape)
+    return out

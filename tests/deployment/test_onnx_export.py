@@ -424,3 +424,39 @@ def test_cfg_options_change_the_stored_config():
     with pytest.raises(ValueError, match=r'--cfg-options model\.backbone\.arch: m\.onnx holds '
                        r'an exported network; only model\.test_cfg\.<key>'):
         apply_cfg_options(meta, {'model.backbone.arch': 'vits14'}, source='m.onnx')
+
+
+# ------------------------------------------------------------ DINOv3 (RoPE in the graph)
+def test_dinov3_scores_parity(tmp_path):
+    """A G-D model on a tiny DINOv3-architecture ViT (RoPE, storage tokens, K-masked qkv
+    bias): the exported anomaly score equals the eager one within the DINOv2 bound."""
+    torch.manual_seed(0)
+    cfg = segmentor_cfg('G-D', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
+                        out_indices=(0, 1, 2, 3), channels=16, num_classes=CLASSES,
+                        memory_size=24, mlp_channels=(16, 16, 8), test_cfg=SLIDE,
+                        backbone_type='DINOv3')
+    cfg['data_preprocessor'] = dict(PREPROCESSOR, size_divisor=16)
+    model = MODELS.build(cfg)
+    assert spread_gaussians(model, seed=0) == 1
+    with torch.no_grad():  # a non-zero K bias: the mask must be in the graph too
+        for blk in model.backbone.blocks:
+            blk.attn.qkv.bias.normal_(std=0.5)
+            blk.ls1.gamma.fill_(0.5)
+            blk.ls2.gamma.fill_(0.5)
+    model.eval()
+    window = (48, 80)
+    path = tmp_path / 'dinov3_gd.onnx'
+    export_onnx(model, str(path), window=window, outputs='scores', batch_size=2)
+    x = torch.randn(2, 3, *window, generator=torch.Generator().manual_seed(5))
+    score, pred = run_session(path, x)
+    with torch.no_grad():
+        maps = model.encode_decode(x, [])
+    inlier = maps[:, :CLASSES]
+    ref = anomaly_score(inlier, maps[:, CLASSES:], mode=model.score)
+    res = compare_predictions(ref, score, inlier.argmax(1, keepdim=True), pred,
+                              reference_scores=inlier)
+    print('DINOv3 G-D scores', res)
+    assert res['score_max_abs'] <= SCORE_TOLERANCE
+    assert res['pred_mismatch_not_tie'] == 0
+    with pytest.raises(ValueError, match='not a multiple of the backbone patch size 16'):
+        check_window(model, (42, 70))

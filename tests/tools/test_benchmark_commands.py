@@ -1,6 +1,7 @@
-"""The benchmark and parity commands of docs/en/advanced_guides/performance.md and
-docs/en/user_guides/4_deployment.md, run as a user runs them at tiny sizes (a smoke test of
-the scripts: they run and print their tables; the numbers they print are not asserted, as
+"""The benchmark and parity commands of docs/en/advanced_guides/performance.md,
+docs/en/user_guides/4_deployment.md and 6_foundation_models.md, run as a user runs them at
+tiny sizes, the DINOv3 comparison at full size with one timed call (a smoke test of the
+scripts: they run and print their tables; the numbers they print are not asserted, as
 timings are never tested).
 """
 import json
@@ -26,6 +27,12 @@ COMMANDS = {
                     *TINY, '--channels', '16', '--memory-size', '20', '--mlp-channels', '16',
                     '8', '--num-classes', '3', '--runs', '1', '--warmup', '0', '--threads',
                     '1'], ['stage-2 step G-G', 'GFLOP', 'deferred_checks']),
+    # docs/en/user_guides/6_foundation_models.md: full-size ViT-B backbones, one timed call
+    'throughput_dinov3': (['tools/benchmarks/throughput.py', '--arch', 'vitb16', '--device',
+                           'cpu', '--batch', '1', '--runs', '1', '--warmup', '0',
+                           '--precisions', 'fp32', '--attention', 'auto', '--threads', '1'],
+                          ['| DINOv3 vitb16 | 512x1024 | 2048 |',
+                           '| DINOv2 vitb14_reg | 518x1036 | 2738 |']),
     'onnx_speed': (['tools/benchmarks/onnx_speed.py', '--variants', 'D', '--threads', '1',
                     *TINY, '--runs', '1', '--warmup', '0'], ['| D (ID) |', 'onnxruntime=']),
     'check_parity': (['tools/deployment/check_parity.py', '--sizes', 'demo', '--variants', 'D',

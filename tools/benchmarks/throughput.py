@@ -4,6 +4,13 @@ Usage:
     python tools/benchmarks/throughput.py                          # GPU if present
     python tools/benchmarks/throughput.py --device cpu --out work_dirs/throughput_cpu
     python tools/benchmarks/throughput.py --arch vitb14_reg --crop 518 1036 --batch 2
+    python tools/benchmarks/throughput.py --arch vitb16 --device cpu --batch 1 --runs 3
+
+A DINOv3 arch (vits16, vitb16, vitl16) compares that backbone's forward at 512x1024 with the
+DINOv2 ViT/14-reg of the same width at the paper's 518x1036 (:mod:`mmseg_uem.benchmark.
+foundation`): GFLOP per image and images/s side by side, per precision (--precisions) and
+attention kernel (--attention: PyTorch's choice, 'auto', and the unfused 'math'); the other
+sections stay DINOv2's.
 
 Measured in one run, on synthetic inputs with random weights (median of --runs after
 --warmup calls; CUDA synchronised around each call):
@@ -39,6 +46,12 @@ from mmengine.registry import init_default_scope
 
 import mmseg_uem  # noqa: F401  (registers the modules)
 from mmseg_uem.benchmark.flops import flop_rows, flops_markdown
+from mmseg_uem.benchmark.foundation import (
+    DINOV2_COUNTERPART,
+    compare_backbones,
+    comparison_markdown,
+    pair,
+)
 from mmseg_uem.benchmark.report import environment, markdown
 from mmseg_uem.benchmark.sections import (
     bench_backbone,
@@ -68,7 +81,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1'")
     parser.add_argument('--arch', default=None,
                         help='DINOv2 arch name or JSON dict (default vitb14_reg on CUDA, '
-                        'a 96-dim 4-block ViT on CPU)')
+                        'a 96-dim 4-block ViT on CPU), or a DINOv3 arch '
+                        f'({", ".join(DINOV2_COUNTERPART)}): DINOv3 vs DINOv2 backbones')
+    parser.add_argument('--attention', default='auto,math',
+                        help='DINOv3 comparison: comma list of attention kernels, auto, math')
     parser.add_argument('--out-indices', type=int, nargs='+', default=None)
     parser.add_argument('--crop', type=int, nargs=2, default=None, help='training crop H W')
     parser.add_argument('--batch', type=int, default=None,
@@ -112,6 +128,9 @@ def main() -> None:
     opt = {k: v if v is not None else defaults[k] for k, v in opt.items()}
     if isinstance(opt['arch'], str) and opt['arch'].lstrip().startswith('{'):
         opt['arch'] = json.loads(opt['arch'])
+    if isinstance(opt['arch'], str) and opt['arch'] in DINOV2_COUNTERPART:
+        compare_foundation(args, opt, device)
+        return
     num_layers = resolve_arch(opt['arch'])['num_layers']
     out_indices = tuple(args.out_indices or default_out_indices(num_layers))
     precisions = [p for p in args.precisions.split(',') if p]
@@ -170,6 +189,31 @@ def main() -> None:
             with open(base + '.json', 'w') as f:
                 json.dump(dict(rows=rows, environment=env, syncs=syncs, flops=flops,
                                settings={k: str(v) for k, v in settings.items()}), f, indent=1)
+
+
+def compare_foundation(args: argparse.Namespace, opt: dict, device: torch.device) -> None:
+    """DINOv3 ``opt['arch']`` vs its DINOv2 counterpart, each at its window."""
+    torch.manual_seed(0)
+    models = pair(opt['arch'], out_indices=args.out_indices)
+    rows = compare_backbones(models, batch=opt['batch'],
+                             precisions=[p for p in args.precisions.split(',') if p],
+                             attention=[a for a in args.attention.split(',') if a],
+                             device=device, runs=opt['runs'], warmup=opt['warmup'])
+    env = environment(device)
+    table = comparison_markdown(rows) + '\n\nenvironment: ' + ', '.join(
+        f'{k}={v}' for k, v in env.items()) + f', batch={opt["batch"]}, runs={opt["runs"]}, ' \
+        f'warmup={opt["warmup"]}, threads={torch.get_num_threads()}, ' \
+        f'load average={os.getloadavg()[0]:.1f}'
+    print(table)
+    if args.out:
+        base, ext = osp.splitext(args.out)
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        if ext in ('', '.md'):
+            with open(base + '.md', 'w') as f:
+                f.write(table + '\n')
+        if ext in ('', '.json'):
+            with open(base + '.json', 'w') as f:
+                json.dump(dict(rows=rows, environment=env), f, indent=1)
 
 
 if __name__ == '__main__':

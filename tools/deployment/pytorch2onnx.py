@@ -73,24 +73,39 @@ def main() -> None:
     if args.score:
         model.test_cfg.score = args.score
         _ = model.score  # refused here if it needs a UEM the model lacks
-    dynamic_size = not args.shape
     patch = model.pad_stride
+    dynamic_size = not args.shape and bool(patch)  # a patch backbone: any whole-patch size
     if args.shape:
         window = tuple(args.shape)
     else:  # the traced size: the config's window, else 8 x 8 patches
-        window = default_window(cfg) or (8 * (patch or 14), 8 * (patch or 14))
+        window = default_window(cfg) or ((8 * patch, 8 * patch) if patch else None)
+        if window is None:
+            raise ValueError(f'{args.config} has no test window (test_cfg.crop_size or '
+                             'data_preprocessor.size): pass --shape H W')
         window = tuple(-(-s // patch) * patch for s in window) if patch else window
     batch_size = None if args.dynamic_batch else args.batch
-    meta = deploy_metadata(cfg, model, window=window, outputs=args.outputs,
-                           batch_size=batch_size, dynamic_size=dynamic_size,
-                           dataset_meta=ckpt_meta.get('dataset_meta'),
-                           config=osp.basename(args.config),
-                           checkpoint=osp.basename(args.checkpoint))
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     start = time.perf_counter()
-    proto = export_onnx(model, args.out, window=window, outputs=args.outputs,
-                        batch_size=args.batch, dynamic_batch=args.dynamic_batch,
-                        dynamic_size=dynamic_size, opset=args.opset, metadata=meta)
+
+    def export(dynamic: bool):
+        meta = deploy_metadata(cfg, model, window=window, outputs=args.outputs,
+                               batch_size=batch_size, dynamic_size=dynamic,
+                               dataset_meta=ckpt_meta.get('dataset_meta'),
+                               config=osp.basename(args.config),
+                               checkpoint=osp.basename(args.checkpoint))
+        return meta, export_onnx(model, args.out, window=window, outputs=args.outputs,
+                                 batch_size=args.batch, dynamic_batch=args.dynamic_batch,
+                                 dynamic_size=dynamic, opset=args.opset, metadata=meta)
+
+    try:
+        meta, proto = export(dynamic_size)
+    except Exception as err:  # the exporter cannot make this graph's H and W symbolic
+        if not dynamic_size:
+            raise
+        print(f'a dynamic height and width did not export ({type(err).__name__}: '
+              f'{str(err).splitlines()[0][:200]}); exporting the config\'s window instead')
+        dynamic_size = False
+        meta, proto = export(False)
     outs = ', '.join(o.name for o in proto.graph.output)
     if dynamic_size:
         least = (model.min_patches - 1) * patch + 1
@@ -100,7 +115,7 @@ def main() -> None:
         if meta['test_cfg'].get('mode') == 'slide':
             sizes += f'; sliding window {window[0]}x{window[1]}'
     else:
-        sizes = f'{window[0]}x{window[1]} windows only'
+        sizes = f'{window[0]}x{window[1]} windows only (--shape H W exports another size)'
     print(f'wrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB, opset {args.opset}, '
           f'batch {batch_size or "dynamic"}, outputs {outs}, '
           f'score {meta["test_cfg"]["score"]}) in {time.perf_counter() - start:.1f} s; '

@@ -12,17 +12,15 @@ norm=True)`` as output: the shared final ``norm`` is applied to every returned b
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.init import trunc_normal_
 
 from ...utils.checkpoint import match_state_dict, read_checkpoint
-from ..utils.freeze import freeze
 from .dinov2_converter import convert_dinov2_state_dict
-from .dinov2_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed
+from .vit_backbone import ViTBackbone
+from .vit_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed, resolve_out_indices
 
 _VIT = {  # dinov2/models/vision_transformer.py: vit_small/base/large/giant2
     'vits14': dict(embed_dims=384, num_layers=12, num_heads=6),
@@ -66,7 +64,7 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
 
 
 @MODELS.register_module()
-class DINOv2(BaseModule):
+class DINOv2(ViTBackbone):
     """DINOv2 ViT/14 (optionally with register tokens) as an mmseg backbone.
 
     Args:
@@ -96,26 +94,20 @@ class DINOv2(BaseModule):
     asserts multiples; zero is the mean colour after mmseg's normalisation).
     """
 
+    family = 'DINOv2'
+
     def __init__(self, arch: Union[str, dict] = 'vitb14_reg', *,
                  out_indices: Optional[Sequence[int]] = None, img_size: int = 518,
                  frozen: bool = True, drop_path_rate: float = 0.0,
                  pretrained: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
-        if pretrained is not None:
-            if init_cfg is not None:
-                raise ValueError('pass either pretrained or init_cfg, not both')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        if init_cfg is not None and not (isinstance(init_cfg, dict)
-                                         and init_cfg.get('type') == 'Pretrained'
-                                         and 'checkpoint' in init_cfg):
-            raise ValueError("DINOv2 init_cfg must be dict(type='Pretrained', checkpoint=PATH"
-                             f"[, prefix=...]) or None, got {init_cfg}")
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(pretrained=pretrained, init_cfg=init_cfg)
         cfg = resolve_arch(arch)
         self.arch_settings = cfg
         D, L, p = cfg['embed_dims'], cfg['num_layers'], cfg['patch_size']
         self.embed_dims, self.num_layers, self.patch_size = D, L, p
         self.num_register_tokens = cfg['num_register_tokens']
-        self.out_indices = self._resolve_out_indices(out_indices, L)
+        self.num_prefix_tokens = 1 + self.num_register_tokens
+        self.out_indices = resolve_out_indices(out_indices, L, DEFAULT_OUT_INDICES)
         self.frozen = frozen
 
         grid = img_size // p
@@ -134,28 +126,7 @@ class DINOv2(BaseModule):
             for rate in rates)
         self.norm = nn.LayerNorm(D, eps=LN_EPS)
         self._random_init()
-        # Parameters that never receive a gradient are not trainable: the iBOT mask token
-        # (kept for the checkpoint keys) and the blocks after the last returned one. DDP
-        # would otherwise stop at the second step waiting for their gradients.
-        self.mask_token.requires_grad_(False)
-        self.blocks[self.out_indices[-1] + 1:].requires_grad_(False)
-        if frozen:
-            freeze([self])
-
-    @staticmethod
-    def _resolve_out_indices(out_indices: Optional[Sequence[int]], depth: int) -> tuple:
-        if out_indices is None:
-            if depth not in DEFAULT_OUT_INDICES:
-                raise ValueError(f'no default out_indices for {depth} blocks: pass out_indices')
-            return DEFAULT_OUT_INDICES[depth]
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        resolved = tuple(i + depth if i < 0 else i for i in out_indices)
-        if not resolved or any(not 0 <= i < depth for i in resolved) or \
-                any(a >= b for a, b in zip(resolved, resolved[1:])):
-            raise ValueError(f'out_indices {list(out_indices)} must be strictly increasing '
-                             f'block indices in [-{depth}, {depth})')
-        return resolved
+        self.finish_init()
 
     def _random_init(self) -> None:
         """Official initialisation (``DinoVisionTransformer.init_weights``)."""
@@ -167,13 +138,6 @@ class DINOv2(BaseModule):
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
-
-    def init_weights(self) -> None:
-        """Load the ``Pretrained`` checkpoint if one is configured; otherwise keep the random
-        official initialisation done at construction."""
-        if self.init_cfg is not None:
-            self.load_pretrained(self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
-        self._is_init = True
 
     def load_pretrained(self, path: str, *, prefix: Optional[str] = None) -> None:
         """Strictly load a local checkpoint (official, block-chunked or mmpretrain layout).
@@ -191,17 +155,8 @@ class DINOv2(BaseModule):
             self.load_state_dict(state, strict=True)
         print_log(f'DINOv2: loaded {len(state)} tensors from {path}', logger='current')
 
-    def train(self, mode: bool = True) -> 'DINOv2':
-        """Frozen: stay in eval mode (no drop path, no statistic may move)."""
-        return super().train(mode and not self.frozen)
-
     def prepare_tokens(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """(B, 3, H, W) -> tokens (B, 1 + R + h*w, D) and the grid (h, w)."""
-        H, W = x.shape[-2:]
-        p = self.patch_size
-        pad_h, pad_w = -H % p, -W % p
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros at the bottom / right
+        """(B, 3, h*14, w*14) -> tokens (B, 1 + R + h*w, D) and the grid (h, w)."""
         x = self.patch_embed(x)  # (B, D, h, w)
         B, _, h, w = x.shape
         x = x.flatten(2).transpose(1, 2)  # (B, h*w, D)
@@ -216,26 +171,6 @@ class DINOv2(BaseModule):
             reg = self.register_tokens.expand(B, -1, -1)
             x = torch.cat((x[:, :1], reg, x[:, 1:]), dim=1)
         return x, (h, w)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """(B, 3, H, W) -> tuple of (B, D, ceil(H/14), ceil(W/14)) for each out_index."""
-        if self.frozen:
-            with torch.no_grad():
-                return self._forward(x)
-        return self._forward(x)
-
-    def _forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        x, (h, w) = self.prepare_tokens(x)
-        B = x.shape[0]
-        skip = 1 + self.num_register_tokens
-        outs = []
-        for i, blk in enumerate(self.blocks[:self.out_indices[-1] + 1]):  # later blocks unused
-            x = blk(x)
-            if i in self.out_indices:
-                tokens = self.norm(x)[:, skip:]  # (B, h*w, D): drop cls and registers
-                # (B, h*w, D) -> (B, D, h, w), row-major patch order
-                outs.append(tokens.reshape(B, h, w, -1).permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)
 
     def extra_repr(self) -> str:
         cfg = self.arch_settings

@@ -54,6 +54,22 @@ def _strip_prefix(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+def backbone_state(checkpoint: Mapping, *, prefix: Optional[str] = None) -> dict:
+    """The backbone's keys of a checkpoint: unwrapped (``state_dict`` / ``model`` /
+    ``teacher``), then only the keys under ``prefix`` without it; default prefix: strip
+    ``module.`` (DDP) if every key has it, then keep ``backbone.*`` if any key has it."""
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'expected a state dict (mapping), got {type(checkpoint).__name__}')
+    state = dict(_unwrap(checkpoint))
+    if prefix is not None:
+        return _strip_prefix(state, prefix)
+    if state and all(k.startswith('module.') for k in state):
+        state = _strip_prefix(state, 'module.')
+    if any(k.startswith('backbone.') for k in state):
+        state = _strip_prefix(state, 'backbone.')
+    return state
+
+
 def is_mmpretrain_layout(state: Mapping) -> bool:
     """True if the (unprefixed) keys are mmpretrain ``VisionTransformer`` names."""
     return any(k.startswith(('layers.', 'patch_embed.projection.', 'ln1.')) for k in state)
@@ -81,16 +97,7 @@ def convert_dinov2_state_dict(checkpoint: Mapping, *,
         A new dict (the input is not modified); values are the same tensor objects, except
         for an inserted zero ``mask_token`` (1, D) on mmpretrain input.
     """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'expected a state dict (mapping), got {type(checkpoint).__name__}')
-    state = dict(_unwrap(checkpoint))
-    if prefix is not None:
-        state = _strip_prefix(state, prefix)
-    else:
-        if state and all(k.startswith('module.') for k in state):
-            state = _strip_prefix(state, 'module.')
-        if any(k.startswith('backbone.') for k in state):
-            state = _strip_prefix(state, 'backbone.')
+    state = backbone_state(checkpoint, prefix=prefix)
     if is_mmpretrain_layout(state):
         state = {_rename_mmpretrain(k): v for k, v in state.items()}
         if 'mask_token' not in state and isinstance(state.get('cls_token'), Tensor):

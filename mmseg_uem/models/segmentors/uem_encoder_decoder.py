@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from ...utils.keys import check_keys
 from ...utils.samples import SCORE_MODE_KEY
-from ..backbones import DINOv2, FrozenBackbone
+from ..backbones import FrozenBackbone, ViTBackbone
 from ..utils.checks import deferred_checks
 from ..utils.freeze import freeze, keep_frozen
 from ..utils.scores import anomaly_score, check_score_mode
@@ -239,7 +239,7 @@ class UEMEncoderDecoder(EncoderDecoder):
         """Stride whose multiples this project's ViT backbones zero-pad the input up to
         (their grids cover the padded image); None for stock mmseg backbones, whose maps
         mmseg resizes straight to the input (kept so, for bitwise-equal predictions)."""
-        if isinstance(self.backbone, (DINOv2, FrozenBackbone)):
+        if isinstance(self.backbone, (ViTBackbone, FrozenBackbone)):
             return self.backbone.patch_size
         return None
 
@@ -311,8 +311,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         """(B, 3, h, w) -> (B, K [+ 2], h, w) float32: F and, with a UEM, O, upsampled
         bilinearly to the input size.
 
-        DINOv2 zero-pads h, w up to multiples of the patch size p, so its feature grid
-        covers the padded image: the maps are resized to the padded size and the
+        DINOv2 / DINOv3 zero-pad h, w up to multiples of the patch size p, so their feature
+        grid covers the padded image: the maps are resized to the padded size and the
         padding is cropped (resizing straight to h x w would shift every pixel by up to
         p / 2)."""
         x = self.extract_feat(inputs)

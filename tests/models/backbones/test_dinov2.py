@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mmseg_uem.models.backbones import DINOv2
-from mmseg_uem.models.backbones.dinov2_layers import interpolate_pos_embed
+from mmseg_uem.models.backbones.vit_layers import interpolate_pos_embed
 from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)

@@ -32,13 +32,17 @@ VARIANTS = {  # (inlier head, UEM classifier)
     'G-G': ('GMMHead', 'gmm'), 'G-D': ('GMMHead', 'linear'), 'D-D': ('LinearDecoderHead', 'linear')}
 
 
-def model_cfg(head='GMMHead', uem=None, stage=1, **kw) -> dict:
+def model_cfg(head='GMMHead', uem=None, stage=1, backbone='DINOv2', **kw) -> dict:
+    """Tiny model; ``backbone='DINOv3'``: a DINOv3-architecture ViT (RoPE, 4 storage tokens,
+    LayerScale, patch 16) in place of DINOv2."""
     variant = ('G' if head == 'GMMHead' else 'D') + {None: '', 'gmm': '-G', 'linear': '-D'}[uem]
+    extra = dict(backbone=dict(img_size=56), data_preprocessor=PREPROCESSOR)
+    if backbone == 'DINOv3':
+        extra = dict(backbone_type='DINOv3', data_preprocessor=dict(PREPROCESSOR, size_divisor=16))
     cfg = segmentor_cfg(variant, arch=dict(embed_dims=DIMS, num_layers=4, num_heads=2),
                         out_indices=(0, 1, 2, 3), channels=16, num_classes=CLASSES,
                         mlp_channels=(16, 16, 8), final_mlp_channels=16, norm_cfg=GN,
-                        gmm_cfg=GMM_SMALL, alpha=0.5, backbone=dict(img_size=56),
-                        data_preprocessor=PREPROCESSOR)
+                        gmm_cfg=GMM_SMALL, alpha=0.5, **extra)
     cfg['stage'] = stage
     cfg.update(kw)
     return cfg
@@ -105,9 +109,10 @@ def inlier_outputs(model, inputs) -> tuple:
 
 
 # ----------------------------------------------------------------------------- training
-@pytest.mark.parametrize('head', ['GMMHead', 'LinearDecoderHead'])
-def test_stage1_step_grads_every_head_param_backbone_frozen(head):
-    model = build(model_cfg(head))
+@pytest.mark.parametrize('head, backbone', [('GMMHead', 'DINOv2'), ('LinearDecoderHead', 'DINOv2'),
+                                            ('GMMHead', 'DINOv3')])
+def test_stage1_step_grads_every_head_param_backbone_frozen(head, backbone):
+    model = build(model_cfg(head, backbone=backbone))
     model.train()
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1))
@@ -124,18 +129,20 @@ def test_stage1_step_grads_every_head_param_backbone_frozen(head):
         assert int(model.decode_head.classifier.num_steps) == 1
 
 
-@pytest.mark.parametrize('variant', list(VARIANTS))
-def test_stage2_step_freezes_stage1_and_trains_uem(variant, tmp_path):
+@pytest.mark.parametrize('variant, backbone', [(v, 'DINOv2') for v in VARIANTS]
+                         + [('G-G', 'DINOv3')])
+def test_stage2_step_freezes_stage1_and_trains_uem(variant, backbone, tmp_path):
     head, uem = VARIANTS[variant]
     # a stage-1 model trained for one step (GMM memory and means no longer at init)
-    stage1 = build(model_cfg(head), seed=0)
+    stage1 = build(model_cfg(head, backbone=backbone), seed=0)
     stage1.train()
     wrapper1 = OptimWrapper(torch.optim.AdamW(stage1.parameters(), lr=1e-2))
     stage1.train_step(train_batch(seed=3), wrapper1)
     ckpt = tmp_path / 'stage1.pth'
     torch.save({'state_dict': stage1.state_dict()}, ckpt)
 
-    model = build(model_cfg(head, uem, stage=2, stage1_checkpoint=str(ckpt)), seed=1)
+    model = build(model_cfg(head, uem, stage=2, backbone=backbone, stage1_checkpoint=str(ckpt)),
+                  seed=1)
     model.init_weights()
     probe = images()
     ref_logits, ref_pred = inlier_outputs(stage1, probe)

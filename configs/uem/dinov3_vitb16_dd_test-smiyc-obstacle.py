@@ -1,0 +1,9 @@
+# Test the DINOv3 ViT-B/16 D-D model on smiyc obstacle (LLR score):
+#   python tools/test.py configs/uem/dinov3_vitb16_dd_test-smiyc-obstacle.py CKPT \
+#       --eval AP FPR95 AUROC
+_base_ = [
+    '../_base_/models/dinov3_vitb16_dd.py', '../_base_/datasets/smiyc_obstacle.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it

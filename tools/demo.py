@@ -1,6 +1,8 @@
 """The embedded demo (``make demo``): miniature data -> stage 1 -> stage 2 -> OoD table.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--sections core ...]
+
+The sections live in ``tools/demo/`` (an application of ``mmseg_uem``, not part of it).
 """
 import os.path as osp
 import sys
@@ -10,7 +12,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import argparse
 
-from mmseg_uem.apis.demo import SECTIONS, run_demo
+from demo.sections import SECTIONS, run_demo  # tools/demo/, next to this script
 
 
 def parse_args():

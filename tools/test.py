@@ -24,7 +24,6 @@ from mmseg_uem.apis.cli import (
     apply_eval_metrics,
     enable_anomaly_outputs,
     enable_runtime_log,
-    evaluator_list,
     load_cli_config,
     predict_without_labels,
     request_operating_point,
@@ -39,6 +38,7 @@ from mmseg_uem.apis.preflight import (
 )
 from mmseg_uem.evaluation.operating_point import FILE_NAME as OPERATING_POINT_FILE
 from mmseg_uem.utils.checkpoint import check_checkpoint_file
+from mmseg_uem.utils.config import evaluator_list
 
 
 def parse_args():
@@ -161,11 +161,14 @@ def main():
     runner = build_runner(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, config=args.config,
                           strict=not args.allow_checkpoint_mismatch)
-    runner.test()
+    metrics = runner.test()
     if runner.rank == 0:
+        model = getattr(runner.model, 'module', runner.model)  # DDP / TTA wrapper
         if writes_point and osp.isfile(point_file):
-            model = getattr(runner.model, 'module', runner.model)  # DDP / TTA wrapper
             _add_context(point_file, args, score=getattr(model, 'score', None))
+        if args.out:
+            _write_run_record(osp.join(args.out, RUN_RECORD), args, cfg, runner, metrics,
+                              score=getattr(model, 'score', None), map_dir=map_dir)
         if args.out_format == 'smiyc':
             _write_smiyc(map_dir, args.out, args.method_name, dataset_name)
         if args.out_format == 'oodis':
@@ -173,6 +176,28 @@ def main():
                          point_file=point_file if writes_point else None,
                          min_size=min_size, score_reduce=args.instance_score)
     finish_distributed()
+
+
+#: what a run was: tools/analysis/report.py reads it next to the maps
+RUN_RECORD = 'run.json'
+
+
+def _write_run_record(path: str, args, cfg, runner, metrics, *, score, map_dir) -> None:
+    """``<out>/run.json``: config, checkpoint, score, dataset, date, metrics, runtime."""
+    import datetime
+
+    from mmseg_uem.engine.hooks import RuntimeHook
+
+    timing = next((h.summary for h in runner.hooks if isinstance(h, RuntimeHook)), None)
+    dataset = cfg.test_dataloader.dataset
+    record = dict(config=args.config, checkpoint=args.checkpoint, score=score,
+                  dataset=dataset.get('type'), split=dataset.get('split'),
+                  data_root=dataset.get('data_root'), maps=osp.relpath(map_dir, args.out),
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                      timespec='seconds'),
+                  tta=bool(args.tta), metrics=dict(metrics or {}), runtime=timing)
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2, default=float)
 
 
 def _add_context(path: str, args, *, score) -> None:

@@ -16,13 +16,8 @@ from mmengine.logging import print_log
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
 from mmseg_uem.apis.cli import add_common_args, load_cli_config, run_cli
 from mmseg_uem.apis.launch import build_runner, finish_distributed
-from mmseg_uem.apis.preflight import (
-    check_amp_device,
-    check_dataset_files,
-    check_stage1_checkpoint,
-    stage1_handover,
-)
-from mmseg_uem.models.segmentors.stage1 import find_checkpoint
+from mmseg_uem.apis.preflight import check_amp_device, check_dataset_files
+from mmseg_uem.models.segmentors.stage1 import check_stage1_checkpoint, stage1_info
 
 
 def parse_args():
@@ -48,14 +43,7 @@ def main():
     args = parse_args()
     cfg = load_cli_config(args)
     if args.stage1_info:
-        handover = stage1_handover(cfg)
-        if handover is None or not all(handover):
-            raise SystemExit(f'{args.config} is not a stage-2 config with '
-                             'model.stage1_checkpoint and stage1_config')
-        path, stage1_config = handover
-        # a work dir, or the folder of a checkpoint file
-        work_dir = path if osp.isdir(path) or not osp.splitext(path)[1] else osp.dirname(path)
-        print(f'STAGE1\t{stage1_config}\t{path}\t{work_dir}\t{find_checkpoint(path) or "-"}')
+        print(stage1_info(cfg, config=args.config))
         return
 
     if args.amp:

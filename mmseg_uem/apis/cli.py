@@ -12,21 +12,13 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..evaluation.functional import OOD_METRICS
+from ..utils.config import evaluator_list, leaf_datasets, strip_annotation_loading
 
 #: metric names of mmseg's ``IoUMetric`` (its ``iou_metrics``)
 IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
 #: the names ``--eval`` accepts: OoDMetric's (pixel, image-wise, component, size, false
 #: alarms), then IoUMetric's
 EVAL_METRICS = OOD_METRICS + IOU_METRICS
-
-
-def evaluator_list(evaluator) -> list:
-    """A config's ``test_evaluator`` (one dict, a list or None) as a list of ConfigDicts."""
-    if evaluator is None:
-        return []
-    if isinstance(evaluator, (list, tuple)):
-        return [ConfigDict(e) for e in evaluator]
-    return [ConfigDict(evaluator)]
 
 
 def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
@@ -140,9 +132,6 @@ def predict_without_labels(cfg: Config, unlabelled: Sequence[str], *, num_images
     them; with outputs, the annotation loaders leave the test (and TTA) pipeline, the
     evaluator is emptied and a note says that no metric is computed.
     """
-    from ..datasets.ood_base import strip_annotation_loading
-    from .preflight import leaf_datasets
-
     if not unlabelled:
         return
     shown = ', '.join(unlabelled[:3]) + (', ...' if len(unlabelled) > 3 else '')

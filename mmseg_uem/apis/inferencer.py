@@ -31,10 +31,10 @@ from mmengine.logging import print_log
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import INFERENCERS, MODELS
 
-from ..datasets.ood_base import strip_annotation_loading
 from ..evaluation.operating_point import resolve_threshold
 from ..models.segmentors.checkpoint import check_segmentor_checkpoint
 from ..utils.checkpoint import read_checkpoint
+from ..utils.config import strip_annotation_loading
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
 from .outputs import (
     collect_images,

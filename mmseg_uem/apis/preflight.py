@@ -6,8 +6,8 @@ import torch
 from mmengine.config import Config
 
 from ..models.segmentors.checkpoint import check_segmentor_checkpoint
-from ..models.segmentors.stage1 import resolve_stage1_checkpoint
-from ..utils.checkpoint import check_checkpoint_file, read_checkpoint
+from ..utils.checkpoint import read_checkpoint
+from ..utils.config import evaluator_list, leaf_datasets
 
 
 def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: str,
@@ -29,58 +29,7 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str, *, config: st
         'then keep their initial values')
 
 
-def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
-    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, read from the
-    merged ``cfg`` (``--cfg-options`` applied); None for any other config.
-
-    The one place that reads where a stage-2 run takes its stage 1 from: the pre-flight
-    check below and ``tools/train_two_stage.sh`` (through ``tools/train.py
-    --stage1-info``) use it."""
-    model = cfg.get('model', {})
-    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
-        return None
-    if cfg.get('load_from'):  # a complete stage-2 checkpoint holds stage 1 too
-        return cfg.load_from, cfg.get('stage1_config', None)
-    return model.get('stage1_checkpoint'), cfg.get('stage1_config', None)
-
-
-def check_stage1_checkpoint(cfg: Config) -> None:
-    """Fail before any training when the stage-1 checkpoint of a stage-2 config
-    (:func:`stage1_handover`) or of a fine-tuning run is missing or unreadable, saying which
-    checkpoint and which config (``stage1_config``) produces it
-    (:func:`~mmseg_uem.models.segmentors.stage1.resolve_stage1_checkpoint`, the check that
-    ``UEMEncoderDecoder.init_weights`` makes again when it loads the file).
-
-    With ``load_from`` set on a stage-2 config (a converted official OoD model, or a stage-2
-    checkpoint of this project) stage 1 is read from that file: the Runner loads it over the
-    whole model after ``init_weights`` anyway, so no separate stage-1 file is needed.
-    """
-    handover = stage1_handover(cfg)
-    if handover is not None:
-        if cfg.get('load_from'):
-            check_checkpoint_file(cfg.load_from, what='load_from checkpoint')
-            cfg.model['stage1_checkpoint'] = cfg.load_from
-            return
-        (path, stage1), needed_by = handover, 'stage 2'
-    else:  # a stage-1 run started from a stage-1 checkpoint (Table 4's fine-tuning)
-        model = cfg.get('model', {})
-        if model.get('type') != 'UEMEncoderDecoder' or model.get('stage1_checkpoint') is None:
-            return
-        path, stage1, needed_by = model['stage1_checkpoint'], cfg.get('stage1_config'), \
-            'fine-tuning'
-    resolve_stage1_checkpoint(path, stage1_config=stage1, needed_by=needed_by)
-
-
 _COLOUR_MODES = ('RGB', 'RGBA', 'CMYK', 'YCbCr', 'LAB', 'HSV')
-
-
-def leaf_datasets(dataset_cfg) -> list:
-    """Dataset configs inside wrappers (ConcatDataset ``datasets``, RepeatDataset ``dataset``)."""
-    if 'datasets' in dataset_cfg:
-        return [d for sub in dataset_cfg['datasets'] for d in leaf_datasets(sub)]
-    if 'dataset' in dataset_cfg:
-        return leaf_datasets(dataset_cfg['dataset'])
-    return [dataset_cfg]
 
 
 def _image_header(path: str, what: str) -> tuple:
@@ -179,8 +128,6 @@ def check_iou_metric_data(cfg: Config) -> None:
     from PIL import Image
 
     from ..datasets.ood_base import OoDBaseDataset
-    from .cli import evaluator_list
-
     if not any(e.get('type') == 'IoUMetric' for e in evaluator_list(cfg.get('test_evaluator'))):
         return
     for key, _, dataset in _datasets(cfg, ['test_dataloader']):

@@ -62,25 +62,6 @@ class OoDBaseDataset(BaseSegDataset):
         return data_list
 
 
-#: the transforms that load labels, removed from a pipeline to predict without labels
-ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation', 'LoadOoDAnnotations')
-
-
-def strip_annotation_loading(pipeline: Sequence[dict]) -> List[dict]:
-    """``pipeline`` (a list of transform configs) without the ``ANNOTATION_LOADERS``, also
-    inside ``TestTimeAug`` branches (whose empty branches are dropped); the input is not
-    modified. What mmseg's inferencer does for ``LoadAnnotations``, for our loader too."""
-    out = []
-    for transform in pipeline:
-        if transform.get('type') in ANNOTATION_LOADERS:
-            continue
-        if transform.get('type') == 'TestTimeAug':
-            branches = [strip_annotation_loading(b) for b in transform['transforms']]
-            transform = dict(transform, transforms=[b for b in branches if b])
-        out.append(dict(transform))
-    return out
-
-
 @TRANSFORMS.register_module()
 class LoadOoDAnnotations(BaseTransform):
     """Load an OoD label PNG with its raw values, validate it and map it to {0, 1, 255}.

@@ -22,6 +22,7 @@ from mmseg.registry import MODELS
 from ..models.segmentors.checkpoint import check_segmentor_checkpoint
 from ..models.segmentors.uem_encoder_decoder import UEMEncoderDecoder
 from ..utils.checkpoint import read_checkpoint
+from ..utils.config import strip_annotation_loading
 from ..version import __version__
 from .wrapper import INPUT_NAME, UEMExportWrapper, output_names
 
@@ -30,8 +31,6 @@ METADATA_VERSION = 1
 #: opsets the exporter writes directly (torchlib is written for 18; 23 is torch's maximum)
 OPSETS = tuple(range(18, 24))
 DEFAULT_OPSET = 20  # torch 2.14's default
-#: transforms that read labels: dropped from the pipeline stored for inference
-ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadOoDAnnotations')
 
 
 def load_segmentor(config: str, checkpoint: str, *,
@@ -140,13 +139,14 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
 
 
 def inference_pipeline(cfg: Config) -> List[dict]:
-    """The config's test pipeline without the annotation loaders (images need no labels)."""
+    """The config's test pipeline without the annotation loaders
+    (:func:`~mmseg_uem.utils.config.strip_annotation_loading`: images need no labels)."""
     dataloader = cfg.get('test_dataloader') or {}
     pipeline = cfg.get('test_pipeline') or (dataloader.get('dataset') or {}).get('pipeline')
     if not pipeline:
         raise ValueError('the config has no test_pipeline nor test_dataloader.dataset.pipeline:'
                          ' the runner would not know how to load images')
-    return [_plain(t) for t in pipeline if t.get('type') not in ANNOTATION_LOADERS]
+    return [_plain(t) for t in strip_annotation_loading(pipeline)]
 
 
 def export_onnx(model: UEMEncoderDecoder, path: str, *, window: Sequence[int],

@@ -113,7 +113,7 @@ def test_test_py_rejects_unknown_eval_name(tmp_path):
 
 
 def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
-    from mmseg_uem.apis.preflight import check_stage1_checkpoint
+    from mmseg_uem.models.segmentors.stage1 import check_stage1_checkpoint
 
     missing = tmp_path / 'stage1' / 'iter_90000.pth'
     cfg = Config(dict(model=dict(type='UEMEncoderDecoder', stage=2,
@@ -140,7 +140,7 @@ def test_stage2_without_stage1_checkpoint_names_file_and_config(tmp_path):
 def test_stage2_with_load_from_reads_stage1_from_it(tmp_path):
     """A complete stage-2 checkpoint (e.g. a converted official OoD model) given as
     load_from also provides stage 1: no separate stage-1 file is asked for."""
-    from mmseg_uem.apis.preflight import check_stage1_checkpoint
+    from mmseg_uem.models.segmentors.stage1 import check_stage1_checkpoint
 
     full = tmp_path / 'uem_gg.pth'
     torch.save({'state_dict': {}}, full)

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = sorted(p for p in (ROOT / 'tools').rglob('*.py'))
+_ALL = sorted((ROOT / 'tools').rglob('*.py'))
+#: modules of a package under tools/ (the demo's sections) are imported by their script only
+PACKAGED = [p for p in _ALL if (p.parent / '__init__.py').is_file()]
+TOOLS = [p for p in _ALL if p not in PACKAGED]
 
 
 def _inserts_checkout_before_package(path: Path) -> bool:
@@ -33,6 +36,13 @@ def test_every_tool_inserts_its_checkout_first():
     assert len(TOOLS) >= 9
     assert [p.relative_to(ROOT).as_posix() for p in TOOLS
             if not _inserts_checkout_before_package(p)] == []
+
+
+def test_packaged_modules_are_no_scripts():
+    """tools/demo/*.py run only through tools/demo.py, which puts the checkout first."""
+    assert PACKAGED
+    assert [p.relative_to(ROOT).as_posix() for p in PACKAGED
+            if "__name__ == '__main__'" in p.read_text()] == []
 
 
 def test_a_tool_runs_this_checkout_despite_another_on_pythonpath(tmp_path):

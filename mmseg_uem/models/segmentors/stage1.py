@@ -3,12 +3,15 @@
 ``model.stage1_checkpoint`` of a stage-2 config is a checkpoint file or the work dir of the
 stage-1 run (resolved to the checkpoint that run saved last, by mmengine's own
 ``find_latest_checkpoint``), so no config names an iteration. :func:`resolve_stage1_checkpoint`
-is the one check, used by the tools' pre-flight (before the Runner starts) and by
-:func:`load_stage1` (``UEMEncoderDecoder.init_weights``), with one message.
+is the one check, used by the tools' pre-flight (:func:`check_stage1_checkpoint`, before the
+Runner starts) and by :func:`load_stage1` (``UEMEncoderDecoder.init_weights``), with one
+message. Where a stage-2 config takes its stage 1 from is read by :func:`stage1_handover`
+alone (for ``tools/train.py --stage1-info`` and ``tools/train_two_stage.sh`` too).
 """
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 from torch import Tensor, nn
@@ -95,14 +98,28 @@ def stage1_state_dict(path: str, own: Dict[str, Tensor], *,
     return {k: state[k] for k in own}, unread
 
 
-def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str],
-                exclude: Sequence[str] = ()) -> str:
-    """Load the parameters and buffers of ``model`` under ``prefixes`` (the stage-1 modules,
-    e.g. ``('backbone.', 'decode_head.')``) from ``path`` (a file or a stage-1 work dir);
-    returns the file read. Nothing else of ``model`` changes; names under ``exclude``
-    (parameters a fine-tuning head adds to the stage-1 network) are not read."""
+def stage1_prefixes(model: nn.Module) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(prefixes, exclude) of the state-dict names a segmentor reads from its stage-1
+    checkpoint: backbone, neck and decode head, without the parameters a head adds to a
+    stage-1 network for fine-tuning (its ``stage1_missing_prefixes``, PEBAL's abstention)."""
+    prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if model.with_neck else ())
+    exclude = tuple('decode_head.' + p
+                    for p in getattr(model.decode_head, 'stage1_missing_prefixes', ()))
+    return prefixes, exclude
+
+
+def load_stage1(model: nn.Module, path: Optional[str], *,
+                prefixes: Optional[Sequence[str]] = None,
+                exclude: Optional[Sequence[str]] = None) -> str:
+    """Load the parameters and buffers of ``model`` under ``prefixes`` (default
+    :func:`stage1_prefixes`: the stage-1 modules) from ``path`` (a file or a stage-1 work
+    dir); returns the file read. Nothing else of ``model`` changes; names under ``exclude``
+    are not read."""
+    if prefixes is None:
+        prefixes, default_exclude = stage1_prefixes(model)
+        exclude = default_exclude if exclude is None else exclude
     ckpt = resolve_stage1_checkpoint(path)
-    exclude = tuple(exclude)
+    exclude = tuple(exclude or ())
     own = {k: v for k, v in model.state_dict().items()
            if k.startswith(tuple(prefixes)) and not (exclude and k.startswith(exclude))}
     state, unread = stage1_state_dict(ckpt, own, prefixes=prefixes)
@@ -110,3 +127,60 @@ def load_stage1(model: nn.Module, path: Optional[str], *, prefixes: Sequence[str
     print_log(f'loaded stage 1 ({len(own)} tensors) from {ckpt}'
               + (f'; not read: {unread}' if unread else ''), logger='current')
     return ckpt
+
+
+# ------------------------------------------------------------ the tools' side of the hand-over
+def stage1_handover(cfg: Config) -> Optional[Tuple[str, Optional[str]]]:
+    """(stage-1 checkpoint, stage-1 config or None) of a stage-2 config, read from the
+    merged ``cfg`` (``--cfg-options`` applied); None for any other config.
+
+    The one place that reads where a stage-2 run takes its stage 1 from: the pre-flight
+    check below and ``tools/train_two_stage.sh`` (through :func:`stage1_info`) use it."""
+    model = cfg.get('model', {})
+    if model.get('type') != 'UEMEncoderDecoder' or model.get('stage', 1) != 2:
+        return None
+    if cfg.get('load_from'):  # a complete stage-2 checkpoint holds stage 1 too
+        return cfg.load_from, cfg.get('stage1_config', None)
+    return model.get('stage1_checkpoint'), cfg.get('stage1_config', None)
+
+
+def check_stage1_checkpoint(cfg: Config) -> None:
+    """Fail before any training when the stage-1 checkpoint of a stage-2 config
+    (:func:`stage1_handover`) or of a fine-tuning run is missing or unreadable, saying which
+    checkpoint and which config (``stage1_config``) produces it
+    (:func:`resolve_stage1_checkpoint`, the check that :func:`load_stage1` makes again when
+    ``UEMEncoderDecoder.init_weights`` loads the file).
+
+    With ``load_from`` set on a stage-2 config (a converted official OoD model, or a stage-2
+    checkpoint of this project) stage 1 is read from that file: the Runner loads it over the
+    whole model after ``init_weights`` anyway, so no separate stage-1 file is needed.
+    """
+    handover = stage1_handover(cfg)
+    if handover is not None:
+        if cfg.get('load_from'):
+            check_checkpoint_file(cfg.load_from, what='load_from checkpoint')
+            cfg.model['stage1_checkpoint'] = cfg.load_from
+            return
+        (path, stage1), needed_by = handover, 'stage 2'
+    else:  # a stage-1 run started from a stage-1 checkpoint (Table 4's fine-tuning)
+        model = cfg.get('model', {})
+        if model.get('type') != 'UEMEncoderDecoder' or model.get('stage1_checkpoint') is None:
+            return
+        path, stage1, needed_by = model['stage1_checkpoint'], cfg.get('stage1_config'), \
+            'fine-tuning'
+    resolve_stage1_checkpoint(path, stage1_config=stage1, needed_by=needed_by)
+
+
+def stage1_info(cfg: Config, *, config: str) -> str:
+    """The line ``tools/train.py --stage1-info`` prints for ``tools/train_two_stage.sh``:
+    ``STAGE1<TAB>stage-1 config<TAB>model.stage1_checkpoint<TAB>its work dir<TAB>the
+    checkpoint found there or -``; ``config`` (the stage-2 config file) is named in the
+    error when ``cfg`` is not a stage-2 config naming both."""
+    handover = stage1_handover(cfg)
+    if handover is None or not all(handover):
+        raise SystemExit(f'{config} is not a stage-2 config with model.stage1_checkpoint and '
+                         'stage1_config')
+    path, stage1_config = handover
+    # a work dir, or the folder of a checkpoint file
+    work_dir = path if osp.isdir(path) or not osp.splitext(path)[1] else osp.dirname(path)
+    return f'STAGE1\t{stage1_config}\t{path}\t{work_dir}\t{find_checkpoint(path) or "-"}'

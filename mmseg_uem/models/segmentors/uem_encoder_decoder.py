@@ -225,13 +225,9 @@ class UEMEncoderDecoder(EncoderDecoder):
             self.load_stage1()
 
     def load_stage1(self) -> str:
-        """Load backbone, neck and decode head from ``stage1_checkpoint``; returns the
-        file read."""
-        prefixes = ('backbone.', 'decode_head.') + (('neck.', ) if self.with_neck else ())
-        # parameters a head adds to a stage-1 network for fine-tuning (PEBAL's abstention)
-        new = tuple('decode_head.' + p
-                    for p in getattr(self.decode_head, 'stage1_missing_prefixes', ()))
-        return load_stage1(self, self.stage1_checkpoint, prefixes=prefixes, exclude=new)
+        """Load backbone, neck and decode head from ``stage1_checkpoint``
+        (:func:`~mmseg_uem.models.segmentors.stage1.load_stage1`); returns the file read."""
+        return load_stage1(self, self.stage1_checkpoint)
 
     # --------------------------------------------------------------- training
     @property

@@ -20,8 +20,8 @@ from test_uem_encoder_decoder import (
     train_batch,
 )
 
-from mmseg_uem.apis.preflight import check_stage1_checkpoint
 from mmseg_uem.models.losses import RbAOutlierLoss
+from mmseg_uem.models.segmentors.stage1 import check_stage1_checkpoint
 from mmseg_uem.utils.checkpoint import CheckpointMismatchError
 
 CE = dict(type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True)

@@ -1,5 +1,6 @@
-"""The embedded demo: its sections, and its numbers pinned to the expected ones within their
-tolerance, both read from ``configs/uem/demo/expected_results.json`` (the file the docs quote).
+"""The embedded demo (``tools/demo.py``, sections in ``tools/demo/``): its sections, and its
+numbers pinned to the expected ones within their tolerance, both read from
+``configs/uem/demo/expected_results.json`` (the file the docs quote).
 
 ``test_core_demo_reproduces_the_expected_numbers`` runs ``tools/demo.py --sections core`` as a user
 runs it (a subprocess, one torch thread as every tool test here), in ``tmp_path``, and compares
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 from doc_pages import demo_expected
 
-from mmseg_uem.apis import demo
-
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tools'))  # the demo is an application: tools/demo/
+from demo import context, sections  # noqa: E402
+
 SCORES = ('ID', 'OoD', 'LLR')
 
 
@@ -33,28 +35,28 @@ def expected_demo_numbers() -> tuple:
 
 def test_sections_select_what_they_require(monkeypatch):
     calls = []
-    sections = [demo.DemoSection('a', 'first', calls.append),
-                demo.DemoSection('b', 'second', calls.append, requires=('a', )),
-                demo.DemoSection('c', 'third', calls.append)]
-    monkeypatch.setattr(demo, 'SECTIONS', sections)
-    assert [s.name for s in demo.select_sections(['b'])] == ['a', 'b']
-    assert [s.name for s in demo.select_sections(['c', 'a'])] == ['a', 'c']
-    assert [s.name for s in demo.select_sections()] == ['a', 'b', 'c']
+    fake = [context.DemoSection('a', 'first', calls.append),
+            context.DemoSection('b', 'second', calls.append, requires=('a', )),
+            context.DemoSection('c', 'third', calls.append)]
+    monkeypatch.setattr(sections, 'SECTIONS', fake)
+    assert [s.name for s in sections.select_sections(['b'])] == ['a', 'b']
+    assert [s.name for s in sections.select_sections(['c', 'a'])] == ['a', 'c']
+    assert [s.name for s in sections.select_sections()] == ['a', 'b', 'c']
     with pytest.raises(ValueError, match=r"unknown demo section\(s\) \['x'\]; valid: "
                                          r"\['a', 'b', 'c'\]"):
-        demo.select_sections(['x'])
-    assert demo.SECTIONS[0].name == 'a'
+        sections.select_sections(['x'])
+    assert sections.SECTIONS[0].name == 'a'
 
 
 def test_core_is_the_first_section():
-    assert demo.SECTIONS[0].name == 'core' and demo.SECTIONS[0].requires == ()
+    assert sections.SECTIONS[0].name == 'core' and sections.SECTIONS[0].requires == ()
 
 
 @pytest.mark.slow
 def test_core_demo_reproduces_the_expected_numbers(tmp_path):
     table, miou1, miou2, tol = expected_demo_numbers()
     env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-    env.pop(demo.DATA_ENV, None)
+    env.pop(context.DATA_ENV, None)
     proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'demo.py'), '--sections',
                            'core', '--work-dir', str(tmp_path / 'demo')], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=3600)
@@ -76,20 +78,32 @@ def test_core_demo_reproduces_the_expected_numbers(tmp_path):
     assert results['mIoU']['stage1'] == results['mIoU']['stage2']
 
 
-def test_stock_section_checkpoints_match_its_configs():
-    """The stock section reads the checkpoints its configs write (their lengths)."""
+def test_stock_section_configs_and_its_checkpoints(tmp_path, monkeypatch):
+    """The stock section's configs: a stock mmseg model and a UEM on it; every checkpoint
+    the demo reads is the one its run saved last (mmengine's last_checkpoint), which is the
+    trained model (the configs save at their last iteration)."""
+    from demo import stock
     from mmengine.config import Config
 
-    from mmseg_uem.apis import demo_stock
-
-    assert [s.name for s in demo.select_sections(['stock'])] == ['stock']
-    for config, ckpt in ((demo_stock.STOCK_CONFIG, demo_stock.STOCK_CKPT),
-                         (demo_stock.UEM_CONFIG, demo_stock.UEM_CKPT)):
+    assert [s.name for s in sections.select_sections(['stock'])] == ['stock']
+    for config in (stock.STOCK_CONFIG, stock.UEM_CONFIG):
         cfg = Config.fromfile(str(ROOT / config))
-        assert ckpt.endswith(f'iter_{cfg.train_cfg.max_iters}.pth'), (config, ckpt)
         assert cfg.default_hooks.checkpoint.interval == cfg.train_cfg.max_iters
-    stock = Config.fromfile(str(ROOT / demo_stock.STOCK_CONFIG)).model
-    uem = Config.fromfile(str(ROOT / demo_stock.UEM_CONFIG)).model
-    assert stock.type == 'EncoderDecoder' and stock.auxiliary_head.type == 'FCNHead'
+    stock_model = Config.fromfile(str(ROOT / stock.STOCK_CONFIG)).model
+    uem = Config.fromfile(str(ROOT / stock.UEM_CONFIG)).model
+    assert stock_model.type == 'EncoderDecoder' and stock_model.auxiliary_head.type == 'FCNHead'
     assert uem.type == 'UEMEncoderDecoder' and uem.auxiliary_head.type == 'UEMHead'
-    assert uem.backbone == stock.backbone and uem.decode_head == stock.decode_head
+    assert uem.backbone == stock_model.backbone and uem.decode_head == stock_model.decode_head
+
+    # DemoContext.train returns what the run's last_checkpoint names, whatever its iteration
+    ctx = context.DemoContext(str(tmp_path), str(tmp_path / 'data'))
+
+    def fake_run(args, log_file, *, label=''):
+        work_dir = Path(args[args.index('--work-dir') + 1])
+        (work_dir / 'iter_7.pth').write_bytes(b'')
+        (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_7.pth'))
+
+    monkeypatch.setattr(ctx, 'run_tool', fake_run)
+    assert ctx.train('x.py', ctx.folder('run')) == str(tmp_path / 'run' / 'iter_7.pth')
+    with pytest.raises(FileNotFoundError, match=r'no checkpoint saved in .*empty'):
+        context.last_checkpoint(ctx.folder('empty'))

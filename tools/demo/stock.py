@@ -13,13 +13,13 @@
 """
 import os.path as osp
 
-CONFIG_DIR = osp.join('configs', 'uem', 'demo')
+from .context import CONFIG_DIR, DemoContext, format_table, log
+
 STOCK_CONFIG = osp.join(CONFIG_DIR, 'demo_stock_deeplabv3plus.py')
 UEM_CONFIG = osp.join(CONFIG_DIR, 'demo_stock_deeplabv3plus_dd.py')
 UEM_MIOU_CONFIG = osp.join(CONFIG_DIR, 'demo_stock_deeplabv3plus_dd_test-cityscapes.py')
-#: checkpoints, relative to the work dir (the configs' lengths: 300 and 200 steps)
-STOCK_CKPT = osp.join('stock', 'iter_300.pth')
-UEM_CKPT = osp.join('stock_uem', 'iter_200.pth')
+#: the two training runs, relative to the work dir
+STOCK_DIR, UEM_DIR = 'stock', 'stock_uem'
 #: the rows of the table: score mode -> what it is
 SCORES = {
     'MSP': 'stock model, MSP (-max_k softmax(F)_k)',
@@ -31,17 +31,15 @@ SCORES = {
 METRICS = ('AP', 'FPR95', 'AUROC')
 
 
-def run_stock(ctx) -> dict:
+def run_stock(ctx: DemoContext) -> dict:
     """Train the stock model and the UEM on it; score both; mIoU before and after."""
-    from .demo import format_table, log  # here: demo.py imports this module (SECTIONS)
-
-    stock_ckpt, uem_ckpt = ctx.path(STOCK_CKPT), ctx.path(UEM_CKPT)
     log('stock: mmseg DeepLabV3+ (EncoderDecoder + auxiliary FCNHead) on the miniature '
         'Cityscapes, trained as mmseg trains it')
-    ctx.train(STOCK_CONFIG, osp.dirname(stock_ckpt), label='stock ')
+    stock_ckpt = ctx.train(STOCK_CONFIG, ctx.folder(STOCK_DIR), label='stock ')
     log('stock: D-D UEM on the frozen stock checkpoint (its auxiliary head replaced)')
-    ctx.train(UEM_CONFIG, osp.dirname(uem_ckpt),
-              ['--cfg-options', f'model.stage1_checkpoint={stock_ckpt}'], label='stock UEM ')
+    uem_ckpt = ctx.train(UEM_CONFIG, ctx.folder(UEM_DIR),
+                         ['--cfg-options', f'model.stage1_checkpoint={stock_ckpt}'],
+                         label='stock UEM ')
 
     results = {}
     for score in SCORES:

@@ -16,7 +16,10 @@ the core stage 1 trained. Every step runs the command-line tools a user runs:
 """
 import os.path as osp
 
-from ..evaluation.functional import PIXEL_METRICS as OOD_METRICS
+from mmseg_uem.evaluation.functional import PIXEL_METRICS as OOD_METRICS
+
+from .context import CONFIG_DIR, DemoContext, format_table, last_checkpoint, log
+from .core import STAGE1_DIR
 
 #: method -> (training config, its mIoU test config, score, what it trains)
 METHODS = {
@@ -25,26 +28,23 @@ METHODS = {
     'PEBAL': ('demo_d_pebal.py', 'demo_d_pebal_test-cityscapes.py', 'PEBAL',
               'decode head + abstention'),
 }
-#: the length of demo_d_stage1.py and of the three fine-tunings (demo_dd.py)
-D_STAGE1_CKPT, FINETUNE_CKPT = 'iter_100.pth', 'iter_100.pth'
 
 
-def run_table4(ctx) -> dict:
+def run_table4(ctx: DemoContext) -> dict:
     """Train and test the three methods from one D network; print the table; return it."""
-    from .demo import CONFIG_DIR, STAGE1_CKPT, format_table, log  # demo.py lists this section
 
     def cfg(name: str) -> str:
         return osp.join(CONFIG_DIR, name)
 
-    core = ctx.path(STAGE1_CKPT)
-    if not osp.isfile(core):
-        raise FileNotFoundError(f'the table4 section needs the core stage-1 checkpoint {core}')
+    try:
+        core = last_checkpoint(osp.join(ctx.work_dir, STAGE1_DIR))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'the table4 section needs the core stage-1 checkpoint: {err}'
+                                ) from err
     log('D network: the core stage-1 ViT + pixel decoder, frozen; a linear classifier trains')
-    d_dir = ctx.folder('table4', 'd_stage1')
-    ctx.train(cfg('demo_d_stage1.py'), d_dir,
-              ['--cfg-options', f'model.backbone.init_cfg.checkpoint={core}',
-               f'model.decode_head.init_cfg.checkpoint={core}'], label='D network ')
-    d_ckpt = osp.join(d_dir, D_STAGE1_CKPT)
+    d_ckpt = ctx.train(cfg('demo_d_stage1.py'), ctx.folder('table4', 'd_stage1'),
+                       ['--cfg-options', f'model.backbone.init_cfg.checkpoint={core}',
+                        f'model.decode_head.init_cfg.checkpoint={core}'], label='D network ')
     miou_before = ctx.test(cfg('demo_d_stage1.py'), d_ckpt, ctx.folder('table4', 'miou_d'),
                            ['mIoU'])['mIoU']
 
@@ -58,10 +58,9 @@ def run_table4(ctx) -> dict:
     for method, (train_cfg, miou_cfg, score, trains) in METHODS.items():
         tag = method.split()[0].lower()
         log(f'{method} from the D network ({trains} trains)')
-        run_dir = ctx.folder('table4', tag)
-        ctx.train(cfg(train_cfg), run_dir,
-                  ['--cfg-options', f'model.stage1_checkpoint={d_ckpt}'], label=f'{tag} ')
-        ckpt = osp.join(run_dir, FINETUNE_CKPT)
+        ckpt = ctx.train(cfg(train_cfg), ctx.folder('table4', tag),
+                         ['--cfg-options', f'model.stage1_checkpoint={d_ckpt}'],
+                         label=f'{tag} ')
         metrics = ctx.test(cfg(train_cfg), ckpt, ctx.folder('table4', f'test_{tag}'),
                            list(OOD_METRICS))
         miou = ctx.test(cfg(miou_cfg), ckpt, ctx.folder('table4', f'miou_{tag}'),

@@ -27,6 +27,7 @@ from mmseg_uem.apis.cli import (
     load_cli_config,
     predict_without_labels,
     request_operating_point,
+    run_cli,
     set_false_alarm_threshold,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
@@ -237,8 +238,8 @@ def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:
 
     result = write_submission(map_dir, out_dir, method=method, dataset=dataset)
     folder = osp.join(out_dir, 'anomaly_p', method, dataset)
-    print(f'SegmentMeIfYouCan: {len(result["paths"])} files in {folder} (float16, rank-'
-          'keeping transform of the score)')
+    print(f'SegmentMeIfYouCan: {len(result["paths"])} files in {folder} (score '
+          f'{result["score"] or "unnamed"}; float16, rank-keeping transform of the score)')
     if result['metrics']:
         for name, values in result['metrics'].items():
             print(f'  {name} maps: AP {100 * values["AP"]:.2f}  '
@@ -247,4 +248,4 @@ def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -7,6 +7,8 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List
 
+from mmseg_uem.visualization import panel_titles
+
 from .context import CONFIG_DIR, DemoContext, format_table, log
 
 #: the score modes of the tables, in order, and what each is
@@ -71,6 +73,13 @@ def score_rows(columns: Dict[str, dict]) -> List[List[str]]:
                                for m in METRICS)] for s in SCORE_NAMES]
 
 
+def heatmaps_line(folder: str) -> str:
+    """Where the LR run's heat maps are, and their panels (the test set has labels: the hook
+    draws the ground truth too)."""
+    shown = ' | '.join(panel_titles(pred=True, gt=True, score_name='LLR'))
+    return f'heat maps ({shown}): {folder}'
+
+
 def run_core(ctx: DemoContext) -> dict:
     """Stage 1, stage 2, OoD scores of the stage-2 model and mIoU of both."""
     log('stage 1: tiny ViT + pixel decoder + GMM head on the miniature Cityscapes')
@@ -84,5 +93,5 @@ def run_core(ctx: DemoContext) -> dict:
                         ['after stage 2', f'{miou["stage2"]:.2f}']],
                        ['inlier mIoU (miniature Cityscapes val)', 'mIoU']))
     print()
-    print(f'heat maps (input | prediction | LLR): {ctx.path(CORE.folder("heatmaps"))}')
+    print(heatmaps_line(ctx.path(CORE.folder('heatmaps'))))
     return results

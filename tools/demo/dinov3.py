@@ -13,7 +13,7 @@ nothing about DINOv3 against DINOv2.
 import os.path as osp
 
 from .context import CONFIG_DIR, DemoContext, format_table, log
-from .core import METRICS, TwoStageRun, score_rows, train_and_score
+from .core import METRICS, TwoStageRun, heatmaps_line, score_rows, train_and_score
 
 DINOV3 = TwoStageRun(label='DINOv3 ', prefix='dinov3_',
                      stage1_config=osp.join(CONFIG_DIR, 'demo_dinov3_g_stage1.py'),
@@ -40,5 +40,5 @@ def run_dinov3(ctx: DemoContext) -> dict:
                         for name, res in columns.items() for i in (1, 2)],
                        ['inlier mIoU (miniature Cityscapes val)', 'mIoU']))
     print()
-    print(f'heat maps (input | prediction | LLR): {ctx.path(DINOV3.folder("heatmaps"))}')
+    print(heatmaps_line(ctx.path(DINOV3.folder('heatmaps'))))
     return results

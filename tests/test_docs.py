@@ -210,10 +210,11 @@ def test_commands_name_existing_scripts_and_configs():
 
 
 _HELP = """
-import contextlib, io, json, runpy, sys
+import contextlib, io, json, os, runpy, sys
 out = {}
 for tool in sys.argv[1:]:
     sys.argv = [tool, '--help']
+    sys.path.insert(0, os.path.dirname(os.path.abspath(tool)))  # as `python tool` does
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mmseg
 import pytest
+from doc_pages import snippet
 from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +73,44 @@ def _added_test_cfg(uem: str) -> dict:
     if uem.startswith('segformer'):
         extra['batch_windows'] = 1  # mmseg's one-window loop: bitwise as the stock model
     return extra
+
+
+def test_recipe_with_a_complete_stock_config(tmp_path):
+    """The "UEM on your own mmseg model" recipe when ``my_model.py`` is a complete mmseg
+    config (model + data + schedule, here mmseg's own DeepLabV3+ Cityscapes config): listing
+    it as a base next to the dataset bases of step 3 is mmengine's "Duplicate key" error;
+    ``stock_model`` takes only its model, and the merged config builds the UEM on it."""
+    import shutil
+
+    from mmseg.registry import MODELS
+
+    import mmseg_uem  # noqa: F401  (registers UEMEncoderDecoder)
+
+    complete = osp.join(SHIPPED, STOCK['deeplabv3plus_r101-d8_cityscapes.py'])
+    # the user's copy of a complete config, with the bases it names
+    shutil.copytree(osp.join(SHIPPED, '_base_'), tmp_path / '_base_')
+    (tmp_path / 'mine').mkdir()
+    my_model = tmp_path / 'mine' / 'my_model.py'
+    shutil.copy(osp.join(SHIPPED, 'deeplabv3plus',
+                         'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'),
+                tmp_path / 'mine' / 'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py')
+    my_model.write_text(Path(complete).read_text())
+    guide = ROOT / 'docs' / 'en' / 'user_guides' / '5_uem_on_your_model.md'
+    block = snippet(guide, 'If `my_model.py` is a complete config')
+    base_dir = str(ROOT / 'configs' / '_base_')
+    naive = tmp_path / 'mine' / 'naive_uem.py'  # the complete config next to the bases
+    bases = block.split(']', 1)[0].replace('../_base_', base_dir)
+    naive.write_text(bases.replace("_base_ = ['", "_base_ = ['./my_model.py', '", 1) + ']\n')
+    with pytest.raises(Exception, match='Duplicate key is not allowed among bases'):
+        Config.fromfile(str(naive))
+    recipe = tmp_path / 'mine' / 'my_model_uem.py'
+    recipe.write_text(block.replace('../_base_', base_dir))
+    cfg = Config.fromfile(str(recipe))
+    stock = Config.fromfile(complete)
+    assert cfg.model.backbone == stock.model.backbone
+    assert cfg.model.decode_head == stock.model.decode_head
+    assert cfg.model.auxiliary_head.type == 'UEMHead' and cfg.model.test_cfg.score == 'LLR'
+    assert cfg.train_dataloader.dataset.pipeline[2]['type'] == 'AnomalyMix'  # step 3's data
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'UEMEncoderDecoder' and model.score == 'LLR'
+    assert type(model.decode_head).__name__ == 'DepthwiseSeparableASPPHead'

@@ -29,6 +29,7 @@ from mmseg_uem.apis.cli import (
     load_cli_config,
     predict_without_labels,
     request_operating_point,
+    run_cli,
     set_false_alarm_threshold,
 )
 from mmseg_uem.apis.launch import build_runner, finish_distributed
@@ -162,11 +163,14 @@ def main():
     runner = build_runner(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, config=args.config,
                           strict=not args.allow_checkpoint_mismatch)
-    runner.test()
+    metrics = runner.test()
     if runner.rank == 0:
+        model = getattr(runner.model, 'module', runner.model)  # DDP / TTA wrapper
         if writes_point and osp.isfile(point_file):
-            model = getattr(runner.model, 'module', runner.model)  # DDP / TTA wrapper
             _add_context(point_file, args, score=getattr(model, 'score', None))
+        if args.out:
+            _write_run_record(osp.join(args.out, RUN_RECORD), args, cfg, runner, metrics,
+                              score=getattr(model, 'score', None), map_dir=map_dir)
         if args.out_format == 'smiyc':
             _write_smiyc(map_dir, args.out, args.method_name, dataset_name)
         if args.out_format == 'oodis':
@@ -174,6 +178,28 @@ def main():
                          point_file=point_file if writes_point else None,
                          min_size=min_size, score_reduce=args.instance_score)
     finish_distributed()
+
+
+#: what a run was: tools/analysis/report.py reads it next to the maps
+RUN_RECORD = 'run.json'
+
+
+def _write_run_record(path: str, args, cfg, runner, metrics, *, score, map_dir) -> None:
+    """``<out>/run.json``: config, checkpoint, score, dataset, date, metrics, runtime."""
+    import datetime
+
+    from mmseg_uem.engine.hooks import RuntimeHook
+
+    timing = next((h.summary for h in runner.hooks if isinstance(h, RuntimeHook)), None)
+    dataset = cfg.test_dataloader.dataset
+    record = dict(config=args.config, checkpoint=args.checkpoint, score=score,
+                  dataset=dataset.get('type'), split=dataset.get('split'),
+                  data_root=dataset.get('data_root'), maps=osp.relpath(map_dir, args.out),
+                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                      timespec='seconds'),
+                  tta=bool(args.tta), metrics=dict(metrics or {}), runtime=timing)
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2, default=float)
 
 
 def _add_context(path: str, args, *, score) -> None:
@@ -214,8 +240,8 @@ def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:
 
     result = write_submission(map_dir, out_dir, method=method, dataset=dataset)
     folder = osp.join(out_dir, 'anomaly_p', method, dataset)
-    print(f'SegmentMeIfYouCan: {len(result["paths"])} files in {folder} (float16, rank-'
-          'keeping transform of the score)')
+    print(f'SegmentMeIfYouCan: {len(result["paths"])} files in {folder} (score '
+          f'{result["score"] or "unnamed"}; float16, rank-keeping transform of the score)')
     if result['metrics']:
         for name, values in result['metrics'].items():
             print(f'  {name} maps: AP {100 * values["AP"]:.2f}  '
@@ -224,4 +250,4 @@ def _write_smiyc(map_dir: str, out_dir: str, method: str, dataset: str) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -14,7 +14,7 @@ import logging
 from mmengine.logging import print_log
 
 import mmseg_uem  # noqa: F401  (registers our modules, allows mmengine checkpoints)
-from mmseg_uem.apis.cli import add_common_args, load_cli_config
+from mmseg_uem.apis.cli import add_common_args, load_cli_config, run_cli
 from mmseg_uem.apis.launch import build_runner, finish_distributed
 from mmseg_uem.apis.preflight import check_amp_device, check_dataset_files
 from mmseg_uem.models.segmentors.stage1 import check_stage1_checkpoint, stage1_info
@@ -67,4 +67,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

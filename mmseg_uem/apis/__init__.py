@@ -4,10 +4,20 @@ imported here; what ``tools/`` share is imported by them only: command-line argu
 config edits (``cli``), pre-flight checks of the files a run needs (``preflight``), building
 and closing a run (``launch``) and the embedded demo (``demo``).
 """
-from .inferencer import IMAGE_SUFFIXES, UEMInferencer, images_per_second, list_images
-from .outputs import input_name, save_picture, save_prediction_maps, write_prediction
+from .inferencer import UEMInferencer, images_per_second, list_images
+from .outputs import (
+    IMAGE_SUFFIXES,
+    collect_images,
+    input_name,
+    output_names,
+    save_picture,
+    save_prediction_maps,
+    skipped_note,
+    write_prediction,
+)
 
 __all__ = [
     'IMAGE_SUFFIXES', 'UEMInferencer', 'images_per_second', 'list_images', 'input_name',
-    'save_picture', 'save_prediction_maps', 'write_prediction'
+    'collect_images', 'output_names', 'skipped_note', 'save_picture', 'save_prediction_maps',
+    'write_prediction'
 ]

@@ -3,7 +3,9 @@
 Kept here (not in the scripts) so they are importable and tested.
 """
 import logging
+import os
 import os.path as osp
+import re
 from typing import Optional, Sequence
 
 import numpy as np
@@ -184,15 +186,14 @@ def add_common_args(parser) -> None:
         default='none', help='job launcher')
     # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_arg(parser)
 
 
 def load_cli_config(args) -> Config:
     """Read ``args.config`` and apply the common arguments (launcher, ``--cfg-options``,
     work_dir with mmseg's priority: CLI > config > ``./work_dirs/<config name>``)."""
-    import os
-
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -200,4 +201,63 @@ def load_cli_config(args) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+#: environment variable that shows the full traceback of a user mistake (as ``--debug``)
+DEBUG_ENV = 'MMSEG_UEM_DEBUG'
+#: the exceptions this project raises for bad input (a missing file, a wrong key or value,
+#: a checkpoint that does not fit): a command-line tool ends with their message alone
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, KeyError)
+
+
+def add_debug_arg(parser) -> None:
+    """``--debug``: a failing run shows its full traceback (read by :func:`run_cli`)."""
+    parser.add_argument('--debug', action='store_true',
+                        help=f'on an error, show the full traceback (or set {DEBUG_ENV}=1)')
+
+
+def run_cli(main, argv: Optional[Sequence[str]] = None) -> None:
+    """Run a tool's ``main()``; a user mistake (:data:`USER_ERRORS`) ends the process with
+    its message as the last thing printed (``<ErrorType>: <message>``, exit status 1) and no
+    traceback, unless ``--debug`` is in the arguments or ``MMSEG_UEM_DEBUG=1``."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if '--debug' in argv or os.environ.get(DEBUG_ENV, '') not in ('', '0'):
+        main()
+        return
+    try:
+        main()
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 \
+            and isinstance(err.args[0], str) else str(err)
+        # mmengine's registry prefixes "class `X` in <file>.py: " per nested build
+        message = re.sub(r'^(class `\w+` in [^:]+\.py: )+', '', message)
+        print(f'{type(err).__name__}: {message}', file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """``Config.fromfile`` with ``cfg_options`` merged; a path that does not exist is a
+    ``FileNotFoundError`` naming it and the closest existing config file."""
+    import difflib
+
+    if not osp.isfile(path):
+        folder = osp.dirname(path) or '.'
+        while folder and not osp.isdir(folder):
+            folder = osp.dirname(folder)
+        folder = folder or '.'
+        candidates = []  # the configs of that folder and of its subfolders (not deeper)
+        for current, dirs, files in os.walk(folder):
+            candidates += [osp.normpath(osp.join(current, f)) for f in files
+                           if f.endswith('.py')]
+            if current != folder or len(dirs) > 100:
+                dirs[:] = []
+        close = difflib.get_close_matches(osp.normpath(path), candidates, n=1, cutoff=0.6)
+        raise FileNotFoundError(f'config {path} does not exist'
+                                + (f'; did you mean {close[0]}?' if close else ''))
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     return cfg

@@ -19,7 +19,7 @@ Example::
     >>> result = inferencer('frame.jpg', out_dir='outputs')
     >>> result['predictions']['anomaly_score'].shape  # (H, W) float32
 """
-import os
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -27,6 +27,7 @@ import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import Compose
+from mmengine.logging import print_log
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import INFERENCERS, MODELS
 
@@ -35,20 +36,24 @@ from ..models.segmentors.checkpoint import check_segmentor_checkpoint
 from ..utils.checkpoint import read_checkpoint
 from ..utils.config import strip_annotation_loading
 from ..visualization import draw_anomaly_panels, resolve_score_range, sample_arrays
-from .outputs import input_name, save_picture, save_prediction_maps
+from .outputs import (
+    collect_images,
+    input_name,
+    output_names,
+    save_picture,
+    save_prediction_maps,
+    skipped_note,
+)
 
-#: file endings read as images from a folder (what mmcv / OpenCV decode)
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
-
-def list_images(folder: str) -> List[str]:
-    """Image files directly in ``folder``, sorted; hidden files (``._x.jpg``) skipped."""
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith('.'))
-    if not names:
-        raise FileNotFoundError(f'no image files ({", ".join(IMAGE_SUFFIXES)}) in folder '
-                                f'{folder}')
-    return [osp.join(folder, n) for n in names]
+def list_images(folder: str, *, recursive: bool = False) -> List[str]:
+    """Image files of ``folder`` (and its subfolders with ``recursive``), sorted; what was
+    skipped (subfolders, other files, hidden ``._x.jpg`` files) is logged in one line."""
+    images, skipped = collect_images(folder, recursive=recursive)
+    if skipped:
+        print_log(skipped_note(folder, skipped, num_images=len(images)), logger='current',
+                  level=logging.WARNING)
+    return images
 
 
 @INFERENCERS.register_module()
@@ -71,7 +76,10 @@ class UEMInferencer(MMSegInferencer):
     Array inputs are BGR (OpenCV's order, as mmseg's ``LoadImageFromNDArray`` assumes).
     Outputs under ``out_dir``: ``vis/<name>.png`` pictures, ``pred/<name>_pred.png`` class
     ids (mmseg's) and ``pred/<name>.npz`` anomaly maps (:mod:`mmseg_uem.evaluation.io`);
-    ``<name>`` is the input's file stem, or a running number for arrays.
+    ``<name>`` is the input's path below the folder given (or below the deepest folder
+    holding all the paths of the call) without its extension, as ``tools/test.py --out``
+    names its maps (:func:`~mmseg_uem.apis.outputs.output_names`), or a running number for
+    arrays; inputs that would share a name are refused before any is read.
     """
 
     visualize_kwargs: set = MMSegInferencer.visualize_kwargs | {
@@ -107,8 +115,19 @@ class UEMInferencer(MMSegInferencer):
         self.score_range = resolve_score_range(np.zeros(1), score_range) \
             if score_range is not None else None
         self.cmap = cmap
+        self._names: Dict[str, str] = {}  # input path -> output name, for the current call
 
     # ---------------------------------------------------------------- model
+    def _init_collate(self, cfg):
+        """The config's ``test_dataloader.collate_fn`` (mmengine's registry: mmseg has no
+        function registry of its own, and asking it warns "may cause unexpected failure"),
+        else mmseg's default ``pseudo_collate``."""
+        from mmengine.dataset import pseudo_collate
+        from mmengine.registry import FUNCTIONS
+
+        name = (cfg.get('test_dataloader') or {}).get('collate_fn')
+        return FUNCTIONS.get(name) if name else pseudo_collate
+
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu') -> torch.nn.Module:
         """mmengine's ``_init_model`` with the checkpoint read by
         :func:`~mmseg_uem.utils.checkpoint.read_checkpoint` (errors name the file) and
@@ -122,6 +141,11 @@ class UEMInferencer(MMSegInferencer):
         return model.to(device).eval()
 
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
+        if checkpoint is not None and 'dataset_meta' not in (checkpoint.get('meta') or {}):
+            # the class names of the model's training set, instead of mmseg's warning and
+            # its Cityscapes default (a converted or hand-made checkpoint names none)
+            checkpoint = dict(checkpoint, meta=dict(checkpoint.get('meta') or {},
+                                                    dataset_meta=_inlier_metainfo(cfg, model)))
         if checkpoint is not None:
             config = getattr(cfg, 'filename', None) or 'the config'
             check_segmentor_checkpoint(model, checkpoint, path=self._weights,
@@ -165,11 +189,23 @@ class UEMInferencer(MMSegInferencer):
         return load
 
     def _inputs_to_list(self, inputs) -> list:
+        """The call's inputs as a list, named (and refused if two names clash) up front."""
+        root = None
         if isinstance(inputs, str) and osp.isdir(inputs):
-            return list_images(inputs)
-        if isinstance(inputs, (str, np.ndarray)):
-            return [inputs]
-        return list(inputs)
+            inputs, root = list_images(inputs), inputs
+        elif isinstance(inputs, (str, np.ndarray)):
+            inputs = [inputs]
+        else:
+            inputs = list(inputs)
+        names = output_names(inputs, root=root)
+        self._names = {p: n for p, n in zip(inputs, names) if isinstance(p, str)}
+        return inputs
+
+    def _output_name(self, single_input, counter: int) -> str:
+        """The name :meth:`_inputs_to_list` gave a path; a running number for arrays."""
+        if isinstance(single_input, str) and single_input in self._names:
+            return self._names[single_input]
+        return input_name(single_input, counter)
 
     # -------------------------------------------------------- visualization
     def visualize(self,
@@ -201,7 +237,7 @@ class UEMInferencer(MMSegInferencer):
                 score_range=score_range if score_range is not None else self.score_range,
                 score_name=self.model.score, cmap=cmap or self.cmap,
                 classes=meta.get('classes'), palette=meta.get('palette'))
-            name = input_name(single_input, self.num_visualized_imgs)
+            name = self._output_name(single_input, self.num_visualized_imgs)
             if img_out_dir:
                 save_picture(img_out_dir, name, canvas)
             if show:
@@ -229,8 +265,9 @@ class UEMInferencer(MMSegInferencer):
             item = dict(sem_seg=arrays['pred'], anomaly_score=arrays['scores'])
             if pred_out_dir:
                 img_path = pred.metainfo.get('img_path') or ''
-                save_prediction_maps(pred_out_dir, input_name(img_path, self.num_pred_imgs),
-                                     img_path=img_path, **item)
+                name = self._output_name(img_path, self.num_pred_imgs)
+                save_prediction_maps(pred_out_dir, name, img_path=img_path,
+                                     score_mode=self.model.score, **item)
             predictions.append(item)
             self.num_pred_imgs += 1
         out = dict(predictions=predictions[0] if len(predictions) == 1 else predictions,
@@ -239,6 +276,28 @@ class UEMInferencer(MMSegInferencer):
             out['visualization'] = visualization[0] if len(visualization) == 1 \
                 else visualization
         return out
+
+def _inlier_metainfo(cfg, model) -> dict:
+    """Class names and palette of the model's K inlier classes: its training dataset's (the
+    config's ``train_dataloader``), else Cityscapes' for K = 19 (the paper's models), else
+    numbered names with mmseg's random palette."""
+    from mmseg.registry import DATASETS
+    from mmseg.utils import get_classes, get_palette
+
+    num_classes = model.decode_head.out_channels
+    dataset = ((cfg.get('train_dataloader') or {}).get('dataset') or {})
+    while 'dataset' in dataset:  # RepeatDataset and the like
+        dataset = dataset['dataset']
+    dataset_cls = DATASETS.get(dataset.get('type')) if isinstance(dataset.get('type'), str) \
+        else None
+    meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
+    if len(meta.get('classes', ())) == num_classes:
+        return dict(classes=meta['classes'], palette=meta.get('palette'))
+    if num_classes == 19:
+        return dict(classes=get_classes('cityscapes'), palette=get_palette('cityscapes'))
+    return dict(classes=tuple(f'class {i}' for i in range(num_classes)),
+                palette=get_palette('random', num_classes))
+
 
 def _input_rgb(single_input) -> np.ndarray:
     """(H, W, 3) uint8 RGB of an input path or BGR array."""

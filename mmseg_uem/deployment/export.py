@@ -99,11 +99,13 @@ def default_window(cfg: Config) -> Optional[Tuple[int, int]]:
 
 
 def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[int],
-                    outputs: str, batch_size: Optional[int],
+                    outputs: str, batch_size: Optional[int], dynamic_size: bool = False,
                     dataset_meta: Optional[dict] = None, **extra) -> dict:
     """What the runner reads from the ONNX file besides the graph.
 
-    ``batch_size`` None means a dynamic batch axis. ``dataset_meta`` (classes, palette) is
+    ``batch_size`` None means a dynamic batch axis; ``dynamic_size`` an export taking any
+    height and width of whole patches (``window`` is then the sliding window of a 'slide'
+    config, unused for whole images). ``dataset_meta`` (classes, palette) is
     the checkpoint's, as mmengine stores it. ``extra`` is recorded as given.
     """
     test_cfg = dict(cfg.model.get('test_cfg') or {})
@@ -113,6 +115,7 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
     test_cfg['score'] = model.score
     meta = dict(
         format_version=METADATA_VERSION,
+        dynamic_size=bool(dynamic_size),
         mmseg_uem=__version__,
         torch=torch.__version__,
         outputs=outputs,
@@ -122,6 +125,7 @@ def deploy_metadata(cfg: Config, model: UEMEncoderDecoder, *, window: Sequence[i
         with_uem=model.with_auxiliary_head,
         window=[int(s) for s in window],
         patch_size=model.pad_stride,  # the runner pads whole images as the backbone does
+        min_patches=model.min_patches,  # the smallest image a dynamic-size file takes
         batch_size=batch_size,
         test_cfg=test_cfg,
         align_corners=bool(model.align_corners),
@@ -147,7 +151,8 @@ def inference_pipeline(cfg: Config) -> List[dict]:
 
 def export_onnx(model: UEMEncoderDecoder, path: str, *, window: Sequence[int],
                 outputs: str = 'maps', batch_size: int = 1, dynamic_batch: bool = False,
-                opset: int = DEFAULT_OPSET, metadata: Optional[dict] = None):
+                dynamic_size: bool = False, opset: int = DEFAULT_OPSET,
+                metadata: Optional[dict] = None):
     """Export one (B, 3, h, w) window to ``path``, check it with ``onnx.checker``, return the
     ``onnx.ModelProto``.
 
@@ -157,6 +162,9 @@ def export_onnx(model: UEMEncoderDecoder, path: str, *, window: Sequence[int],
         outputs: 'maps' or 'scores' (:class:`UEMExportWrapper`).
         batch_size: B of a static batch axis (ignored with ``dynamic_batch``).
         dynamic_batch: a symbolic batch axis.
+        dynamic_size: symbolic height and width, each any multiple of the backbone patch of
+            at least 2 patches (``window`` is then the size traced); the DINOv2 position
+            embeddings are interpolated in the graph instead of folded to one grid.
         opset: ONNX opset, one of ``OPSETS``.
         metadata: stored as JSON under ``METADATA_KEY`` (:func:`deploy_metadata`).
     """
@@ -171,9 +179,18 @@ def export_onnx(model: UEMEncoderDecoder, path: str, *, window: Sequence[int],
     wrapper = UEMExportWrapper(model, outputs=outputs).eval()
     # torch.export specialises sizes 0 and 1: a dynamic axis is traced at 2
     example = torch.zeros(2 if dynamic_batch else batch_size, 3, height, width)
-    dynamic_shapes = None
+    axes = {}
     if dynamic_batch:
-        dynamic_shapes = {INPUT_NAME: {0: torch.export.Dim('batch', min=1)}}
+        axes[0] = torch.export.Dim('batch', min=1)
+    if dynamic_size:
+        patch = model.pad_stride
+        if not patch:
+            raise ValueError('a dynamic height and width needs a patch backbone (DINOv2); '
+                             'export a fixed window (--shape H W)')
+        # whole patches only: the graph holds no padding (the runner pads as the backbone)
+        axes[2] = patch * torch.export.Dim('rows', min=2, max=4096 // patch)
+        axes[3] = patch * torch.export.Dim('cols', min=2, max=4096 // patch)
+    dynamic_shapes = {INPUT_NAME: axes} if axes else None
     with torch.no_grad():
         torch.onnx.export(
             wrapper, (example, ), path, dynamo=True, opset_version=opset,

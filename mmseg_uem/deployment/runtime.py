@@ -27,9 +27,42 @@ from torch import Tensor
 from ..models.utils.postprocess import crop_padding, prediction_fields, restore_original_size
 from ..models.utils.scores import check_score_mode
 from ..models.utils.sliding_window import slide_average
+from ..utils.samples import SCORE_MODE_KEY
 from .export import read_metadata
 
 ImageInput = Union[str, np.ndarray]
+
+
+#: config keys of ``--cfg-options`` -> where the file's metadata keeps them
+_CFG_OPTION_PREFIXES = {'model.test_cfg.': 'test_cfg', 'model.data_preprocessor.':
+                        'data_preprocessor', 'test_pipeline': 'test_pipeline'}
+
+
+def apply_cfg_options(meta: dict, cfg_options: Optional[dict], *, source: str) -> dict:
+    """``meta`` with ``--cfg-options`` applied to the config it stores: keys
+    ``model.test_cfg.<key>`` (checked against the segmentor's test_cfg keys),
+    ``model.data_preprocessor.<key>`` and ``test_pipeline``; any other key is an error
+    naming the ones an exported file takes."""
+    from ..models.segmentors.uem_encoder_decoder import TEST_CFG_KEYS
+    from ..utils.keys import check_keys
+
+    meta = copy.deepcopy(meta)
+    for key, value in (cfg_options or {}).items():
+        if key == 'test_pipeline':
+            meta['test_pipeline'] = [dict(t) for t in value]
+            continue
+        prefix = next((p for p in _CFG_OPTION_PREFIXES if key.startswith(p) and p[-1] == '.'),
+                      None)
+        if prefix is None:
+            raise ValueError(f'--cfg-options {key}: {source} holds an exported network; only '
+                             'model.test_cfg.<key>, model.data_preprocessor.<key> and '
+                             'test_pipeline can change at run time')
+        name = key[len(prefix):]
+        section = _CFG_OPTION_PREFIXES[prefix]
+        if section == 'test_cfg':
+            check_keys({name: value}, TEST_CFG_KEYS, what='model.test_cfg')
+        meta[section][name] = value
+    return meta
 
 
 class ONNXSegmentor:
@@ -47,12 +80,16 @@ class ONNXSegmentor:
             a 'scores' export has its score in the graph.
         providers: onnxruntime execution providers (default CPU).
         num_threads: onnxruntime intra-op threads (default: onnxruntime's).
+        cfg_options: overrides of the config stored in the file, as ``--cfg-options``
+            (:func:`apply_cfg_options`: ``model.test_cfg.*``, ``model.data_preprocessor.*``,
+            ``test_pipeline``).
     """
 
     def __init__(self, model: str, *, stride: Optional[Sequence[int]] = None,
                  batch_windows: Optional[int] = None, score: Optional[str] = None,
                  providers: Optional[Sequence[str]] = None,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None,
+                 cfg_options: Optional[dict] = None) -> None:
         import onnxruntime as ort
 
         import mmseg_uem  # noqa: F401  (registers the project's transforms)
@@ -63,11 +100,14 @@ class ONNXSegmentor:
         self.session = ort.InferenceSession(
             model, options, providers=list(providers or ['CPUExecutionProvider']))
         self.source = model
-        self.meta = meta = read_metadata(self.session.get_modelmeta().custom_metadata_map,
-                                         source=model)
+        self.meta = meta = apply_cfg_options(
+            read_metadata(self.session.get_modelmeta().custom_metadata_map, source=model),
+            cfg_options, source=model)
         self.outputs = meta['outputs']
         self.num_classes = meta['num_classes']
         self.window = tuple(meta['window'])
+        #: any height and width of whole patches (an export with dynamic H and W)
+        self.dynamic_size = bool(meta.get('dynamic_size', False))
         self.batch_size = meta['batch_size']  # None: dynamic batch axis
         self.patch_size = meta.get('patch_size')
         test_cfg = meta['test_cfg']
@@ -156,7 +196,7 @@ class ONNXSegmentor:
         name = sample.metainfo.get('img_path', 'the array')
         if self.slide:
             size = tuple(inputs.shape[2:])
-            if size[0] < self.window[0] or size[1] < self.window[1]:
+            if not self.dynamic_size and (size[0] < self.window[0] or size[1] < self.window[1]):
                 raise ValueError(f'{name}: the preprocessed image is {size[0]}x{size[1]}, '
                                  f'smaller than the exported window {self.window[0]}x'
                                  f'{self.window[1]}: export with --shape {size[0]} {size[1]}')
@@ -183,7 +223,13 @@ class ONNXSegmentor:
         height, width = inputs.shape[2:]
         patch = self.patch_size or 1
         need = (-(-height // patch) * patch, -(-width // patch) * patch)
-        if need != self.window:
+        patches = int(self.meta.get('min_patches') or 2)
+        if self.dynamic_size and min(need) < patches * patch:
+            least = (patches - 1) * patch + 1
+            raise ValueError(f'{name}: the preprocessed image is {height}x{width}; this model '
+                             f'needs at least {least}x{least} ({patches} x {patches} patches '
+                             f'of {patch} px, the last one padded)')
+        if not self.dynamic_size and need != self.window:
             raise ValueError(
                 f'{name}: the preprocessed image is {height}x{width}; whole-image inference '
                 f'needs a {need[0]}x{need[1]} window (whole patches of {patch}), this file '
@@ -202,6 +248,7 @@ class ONNXSegmentor:
                              f'({tuple(sample.metainfo["ori_shape"])} -> '
                              f'{tuple(score.shape[2:])}); a finished score cannot be resized '
                              'as the segmentor resizes F and O: export --outputs maps')
-        sample.set_data({'pred_anomaly_score': PixelData(data=score[0].float()),
+        sample.set_data({'pred_anomaly_score': PixelData(data=score[0].float(),
+                                                         metainfo={SCORE_MODE_KEY: self.score}),
                          'pred_sem_seg': PixelData(data=pred[0])})
         return sample

@@ -10,11 +10,12 @@ one name are an error, never an overwrite):
 - ``score``    (H, W) float32 anomaly score, higher = more anomalous (``pred_anomaly_score``);
 - ``label``    (H, W) uint8 ground truth as the dataset yields it (0 inlier, 1 anomaly,
                255 void); absent when the sample has no ``gt_sem_seg``;
-- ``img_path`` 0-d unicode array, the source image path.
+- ``img_path`` 0-d unicode array, the source image path;
+- ``score_mode`` 0-d unicode array, the score the map holds (e.g. ``LLR``), when known.
 
-``<out_dir>/maps.json`` (:data:`MANIFEST`) lists every map the run wrote and the number of
-images of the dataset; :func:`iter_anomaly_maps` reads exactly those maps and refuses a folder
-with maps missing or stale maps of another run.
+``<out_dir>/maps.json`` (:data:`MANIFEST`) lists every map the run wrote, the number of
+images of the dataset and the score the maps hold; :func:`iter_anomaly_maps` reads exactly
+those maps and refuses a folder with maps missing or stale maps of another run.
 """
 import json
 import os
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..utils.labels import IGNORE_INDEX
+from ..utils.samples import score_mode_of
 from .functional.pixel_metrics import split_by_label
 
 SUFFIX = '.npz'
@@ -64,13 +66,16 @@ class OutputNames:
     Args:
         img_root: the dataset's image folder (``data_prefix['img_path']``); names keep the
             path below it. None: names are file stems.
+        hint: what the error advises (default: for a dataset's images).
 
     Two different images that would get one name are an error naming both (an output
     would silently replace another); asking again for the same image gives the same name.
     """
 
-    def __init__(self, img_root: Optional[str] = None) -> None:
+    def __init__(self, img_root: Optional[str] = None, *, hint: Optional[str] = None) -> None:
         self.img_root = img_root
+        self.hint = hint or ('give the images distinct names or keep them under one image '
+                             'folder (data_prefix img_path)')
         self.images: Dict[str, str] = {}  # name -> img_path
 
     def __call__(self, img_path: str) -> str:
@@ -84,8 +89,7 @@ class OutputNames:
         if other != img_path:
             raise ValueError(
                 f'images {other} and {img_path} would both be saved as {name!r} (image folder '
-                f'{self.img_root!r}): outputs must not overwrite each other; give the images '
-                'distinct names or keep them under one image folder (data_prefix img_path)')
+                f'{self.img_root!r}): outputs must not overwrite each other; {self.hint}')
 
 
 def anomaly_map_path(out_dir: str, name: str) -> str:
@@ -94,7 +98,7 @@ def anomaly_map_path(out_dir: str, name: str) -> str:
 
 
 def save_anomaly_map(path: str, score: np.ndarray, *, label: Optional[np.ndarray] = None,
-                     img_path: str = '') -> str:
+                     img_path: str = '', score_mode: Optional[str] = None) -> str:
     """Write one anomaly map as ``.npz`` (the format of the module docstring).
 
     The array-level writer behind ``tools/test.py --out``, the inferencer and
@@ -105,6 +109,7 @@ def save_anomaly_map(path: str, score: np.ndarray, *, label: Optional[np.ndarray
         score: (H, W) anomaly score (any float dtype; stored as float32).
         label: (H, W) ground truth with values in 0..255, or None.
         img_path: the source image, stored with the map.
+        score_mode: the name of the score (e.g. 'LLR'), stored with the map if given.
 
     Returns:
         the written path.
@@ -116,6 +121,8 @@ def save_anomaly_map(path: str, score: np.ndarray, *, label: Optional[np.ndarray
         raise ValueError(f'score map of {img_path or path} must be a 2-D float array, got '
                          f'{score.dtype} {score.shape}')
     arrays = dict(score=score.astype(np.float32), img_path=np.array(str(img_path)))
+    if score_mode:
+        arrays['score_mode'] = np.array(str(score_mode))
     if label is not None:
         label = np.asarray(label)
         if label.shape != score.shape:
@@ -156,26 +163,29 @@ def save_anomaly_maps(out_dir: str, data_samples: Sequence[Any],
         paths.append(save_anomaly_map(
             anomaly_map_path(out_dir, names(img_path)),
             score.detach().float().cpu().numpy().reshape(score.shape[-2:]),
-            label=label, img_path=img_path))
+            label=label, img_path=img_path, score_mode=score_mode_of(sample)))
     return paths
 
 
-def write_manifest(out_dir: str, images: Dict[str, str], *, num_images: int) -> str:
-    """Write ``<out_dir>/maps.json``: the maps of a run (name -> image) and the dataset's
-    number of images, which :func:`iter_anomaly_maps` checks."""
+def write_manifest(out_dir: str, images: Dict[str, str], *, num_images: int,
+                   score_mode: Optional[str] = None) -> str:
+    """Write ``<out_dir>/maps.json``: the maps of a run (name -> image), the dataset's
+    number of images, which :func:`iter_anomaly_maps` checks, and the score they hold."""
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, MANIFEST)
     with open(path, 'w') as f:
-        json.dump(dict(num_images=int(num_images), maps=dict(sorted(images.items()))), f,
-                  indent=1)
+        json.dump(dict(score=score_mode, num_images=int(num_images),
+                       maps=dict(sorted(images.items()))), f, indent=1)
     return path
 
 
 def load_anomaly_map(path: str) -> Dict[str, Any]:
-    """Read one ``.npz``: dict(score (H, W) float32, label (H, W) uint8 or None, img_path str)."""
+    """Read one ``.npz``: dict(score (H, W) float32, label (H, W) uint8 or None, img_path
+    str, score_mode str or None)."""
     with np.load(path, allow_pickle=False) as data:
         return dict(score=data['score'], label=data['label'] if 'label' in data else None,
-                    img_path=str(data['img_path']) if 'img_path' in data else '')
+                    img_path=str(data['img_path']) if 'img_path' in data else '',
+                    score_mode=str(data['score_mode']) if 'score_mode' in data else None)
 
 
 def _saved_names(out_dir: str) -> List[str]:
@@ -223,7 +233,18 @@ def iter_anomaly_maps(out_dir: str) -> Iterator[Dict[str, Any]]:
         yield load_anomaly_map(anomaly_map_path(out_dir, name))
 
 
-def load_pooled_scores(out_dir: str, *, ignore_index: int = IGNORE_INDEX) -> Tuple[Tensor, Tensor]:
+def manifest_score(out_dir: str) -> Optional[str]:
+    """The score a run directory's maps hold, as its ``maps.json`` names it (None for maps
+    written before the manifest named it)."""
+    try:
+        with open(osp.join(out_dir, MANIFEST)) as f:
+            return json.load(f).get('score')
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_pooled_scores(out_dir: str, *,
+                       ignore_index: int = IGNORE_INDEX) -> Tuple[Tensor, Tensor]:
     """Pooled positive and negative scores of a run directory (void dropped, checked).
 
     Returns:

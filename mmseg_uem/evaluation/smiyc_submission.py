@@ -19,7 +19,7 @@ stored maps stay in [0, 1], the range the benchmark's fixed-bin metric variant a
 """
 import os
 import os.path as osp
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional
 
 import numpy as np
 
@@ -111,8 +111,10 @@ def to_float16_ranks(score: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- writing
-def write_frame(path: str, value: np.ndarray) -> str:
-    """One frame's file: HDF5 dataset ``value``, float16, gzip level 9 (h5py imported here)."""
+def write_frame(path: str, value: np.ndarray, *, score_mode: Optional[str] = None) -> str:
+    """One frame's file: HDF5 dataset ``value``, float16, gzip level 9 (h5py imported here);
+    ``score_mode`` (the score's name) is stored as the dataset's attribute ``score``, which
+    the benchmark does not read."""
     import h5py
 
     value = np.asarray(value)
@@ -121,8 +123,10 @@ def write_frame(path: str, value: np.ndarray) -> str:
                          f'{value.shape}')
     os.makedirs(osp.dirname(path), exist_ok=True)
     with h5py.File(path, 'w') as f:
-        f.create_dataset(VALUE_KEY, data=value, compression='gzip',
-                         compression_opts=GZIP_LEVEL)
+        data = f.create_dataset(VALUE_KEY, data=value, compression='gzip',
+                                compression_opts=GZIP_LEVEL)
+        if score_mode:
+            data.attrs['score'] = str(score_mode)
     return path
 
 
@@ -147,25 +151,29 @@ def write_submission(map_dir: str, out_dir: str, *, method: str,
     keeps the ranking, so they agree up to the ties of neighbouring scores.
 
     Returns:
-        dict(paths: written files, metrics: {'float32': {...}, 'float16': {...}} or None).
+        dict(paths: written files, score: the score the maps hold (their ``score_mode``),
+        metrics: {'float32': {...}, 'float16': {...}} or None).
     """
     from .functional import pixel_metrics
     from .io import iter_anomaly_maps
 
     seen: Dict[str, str] = {}
+    modes = set()
     for item in iter_anomaly_maps(map_dir):
+        modes.add(item['score_mode'])
         path = submission_path(out_dir, method, dataset, item['img_path'])
         if path in seen:
             raise ValueError(f'{seen[path]} and {item["img_path"]} have the same frame id '
                              f'{frame_id(item["img_path"])!r}: their submission files would '
                              'collide')
         seen[path] = item['img_path']
+    score = ', '.join(sorted(str(m) for m in modes)) if modes != {None} else None
     knots = fit_rank_knots(item['score'] for item in iter_anomaly_maps(map_dir))
     paths, scores32, scores16, labels = [], [], [], []
     for item in iter_anomaly_maps(map_dir):
         value = to_float16_ranks(item['score'], knots)
         paths.append(write_frame(submission_path(out_dir, method, dataset, item['img_path']),
-                                 value))
+                                 value, score_mode=score))
         if item['label'] is not None:
             scores32.append(item['score'].reshape(-1))
             scores16.append(value.reshape(-1))
@@ -178,4 +186,4 @@ def write_submission(map_dir: str, out_dir: str, *, method: str,
         metrics = {name: pixel_metrics(torch.from_numpy(np.concatenate(s)).float(), label,
                                        metrics=('AP', 'FPR95'))
                    for name, s in (('float32', scores32), ('float16', scores16))}
-    return dict(paths=paths, metrics=metrics)
+    return dict(paths=paths, score=score, metrics=metrics)

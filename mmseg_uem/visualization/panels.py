@@ -131,7 +131,9 @@ def draw_anomaly_panels(image: np.ndarray,
     lo, hi = resolve_score_range(scores, score_range)
     scale = text_scale(height)
 
-    panels = [_titled('input', image, scale)]
+    titles = panel_titles(pred=pred is not None, gt=gt is not None, threshold=threshold,
+                          threshold_name=threshold_name, score_name=score_name)
+    panels = [_titled(titles.pop(0), image, scale)]
     if pred is not None:
         classes, palette = _class_meta(classes, palette)
         pred = _to_size(np.asarray(pred), height, width, 'nearest')
@@ -142,21 +144,32 @@ def draw_anomaly_panels(image: np.ndarray,
         # legend as wide as the longest class name: pictures of one model share one layout
         body = _beside(colorize_labels(pred, palette),
                        _legend(entries, height, scale, width_names=classes))
-        panels.append(_titled('prediction', body, scale))
+        panels.append(_titled(titles.pop(0), body, scale))
     if gt is not None:
         gt = _to_size(np.asarray(gt), height, width, 'nearest')
         codes = np.where(gt == 1, 1, np.where(gt == 0, 0, 2))
         body = _beside(colorize_labels(codes, GT_COLOURS),
                        _legend(list(zip(GT_NAMES, GT_COLOURS)), height, scale))
-        panels.append(_titled('ground truth', body, scale))
+        panels.append(_titled(titles.pop(0), body, scale))
     heat = heat_map(scores, cmap=cmap, score_range=(lo, hi))
-    title = 'anomaly score' + (f' ({score_name})' if score_name else '')
-    panels.append(_titled(title, _beside(heat, _colour_bar(lo, hi, height, scale, cmap,
-                                                           threshold)), scale))
+    panels.append(_titled(titles.pop(0), _beside(heat, _colour_bar(lo, hi, height, scale, cmap,
+                                                                   threshold)), scale))
     if threshold is not None:
-        title = f'score >= {threshold:.3g}' + (f' ({threshold_name})' if threshold_name else '')
-        panels.append(_titled(title, flagged_overlay(image, scores, threshold), scale))
+        panels.append(_titled(titles.pop(0), flagged_overlay(image, scores, threshold), scale))
     return side_by_side(panels)
+
+
+def panel_titles(*, pred: bool, gt: bool, threshold: Optional[float] = None,
+                 threshold_name: Optional[str] = None,
+                 score_name: Optional[str] = None) -> List[str]:
+    """The titles of the panels :func:`draw_anomaly_panels` draws, left to right, for a
+    prediction with / without classes (``pred``), ground truth (``gt``) and a threshold."""
+    titles = ['input'] + ['prediction'] * pred + ['ground truth'] * gt
+    titles.append('anomaly score' + (f' ({score_name})' if score_name else ''))
+    if threshold is not None:
+        titles.append(f'score >= {threshold:.3g}'
+                      + (f' ({threshold_name})' if threshold_name else ''))
+    return titles
 
 
 def side_by_side(panels: Sequence[np.ndarray]) -> np.ndarray:
@@ -262,6 +275,21 @@ def _legend(entries: Sequence[Tuple[str, Sequence[int]]], height: int, scale: fl
     return column
 
 
+def colour_bar_labels(lo: float, hi: float, threshold: Optional[float], *, top: int,
+                      bottom: int, gap: int) -> List[Tuple[str, int, bool]]:
+    """(text, row, is_threshold) of the colour bar's labels: ``hi`` at ``top``, the middle,
+    ``lo`` at ``bottom - 1`` and the threshold at its height if it lies in [lo, hi]. A range
+    label closer than ``gap`` rows (a text line) to the threshold's is left out, so that no
+    two labels overlap and the threshold stays readable."""
+    ticks = [(hi, top), ((lo + hi) / 2, (top + bottom) // 2), (lo, bottom - 1)]
+    labels = [(f'{v:.3g}', y, False) for v, y in ticks]
+    if threshold is not None and lo <= threshold <= hi:
+        y = int(round(bottom - 1 - (threshold - lo) / (hi - lo or 1.0) * (bottom - 1 - top)))
+        labels = [label for label in labels if abs(label[1] - y) >= gap]
+        labels.append((f'{threshold:.3g}', y, True))
+    return labels
+
+
 def _colour_bar(lo: float, hi: float, height: int, scale: float, cmap: str,
                 threshold: Optional[float]) -> np.ndarray:
     """A white column with a vertical colour bar (``hi`` at the top) and tick labels."""
@@ -269,19 +297,15 @@ def _colour_bar(lo: float, hi: float, height: int, scale: float, cmap: str,
     (_, text_h), _ = cv2.getTextSize('0', _FONT, scale, _thickness(scale))
     bar_w = max(6, int(round(14 * scale)))
     top, bottom = min(text_h // 2 + 1, height - 1), max(height - text_h // 2 - 1, 1)
-    ticks = [(hi, top), ((lo + hi) / 2, (top + bottom) // 2), (lo, bottom - 1)]
-    labels = [f'{v:.3g}' for v, _ in ticks]
-    if threshold is not None and lo <= threshold <= hi:
-        y = int(round(bottom - 1 - (threshold - lo) / (hi - lo) * (bottom - 1 - top)))
-        ticks.append((threshold, y))
-        labels.append(f'{threshold:.3g}')
-    width = 3 * pad + bar_w + max(_text_width(t, scale) for t in labels)
+    labels = colour_bar_labels(lo, hi, threshold, top=top, bottom=bottom, gap=text_h + pad)
+    # as wide as every label, left out or not: the picture's layout does not depend on them
+    texts = [f'{v:.3g}' for v in (hi, (lo + hi) / 2, lo)] + [t for t, _, _ in labels]
+    width = 3 * pad + bar_w + max(_text_width(text, scale) for text in texts)
     column = np.full((height, width, 3), 255, np.uint8)
     ramp = np.linspace(1.0, 0.0, max(bottom - top, 1))
     colours = (_colour_map(cmap)(ramp)[:, :3] * 255).round().astype(np.uint8)
     column[top:top + len(ramp), pad:pad + bar_w] = colours[:, None, :]
-    for k, ((_, y), text) in enumerate(zip(ticks, labels)):
-        is_threshold = k == 3
+    for text, y, is_threshold in labels:
         colour = THRESHOLD_COLOUR if is_threshold else _BLACK
         if is_threshold:
             column[max(y - 1, 0):y + 1, pad:pad + bar_w] = colour

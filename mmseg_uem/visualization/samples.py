@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..utils.samples import score_mode_of
 from .panels import draw_anomaly_panels
 
 
@@ -40,7 +41,9 @@ def sample_arrays(data_sample: Any) -> Dict[str, Optional[np.ndarray]]:
 def draw_data_sample(image: np.ndarray, data_sample: Any, *, draw_gt: bool = True,
                      **kwargs) -> np.ndarray:
     """:func:`draw_anomaly_panels` of a data sample's prediction (and ground truth if
-    ``draw_gt`` and present); ``kwargs`` go to it."""
+    ``draw_gt`` and present); ``kwargs`` go to it. The heat map's title names the score
+    the prediction holds unless ``score_name`` is given."""
     arrays = sample_arrays(data_sample)
+    kwargs.setdefault('score_name', score_mode_of(data_sample))
     return draw_anomaly_panels(image, arrays['scores'], pred=arrays['pred'],
                                gt=arrays['gt'] if draw_gt else None, **kwargs)

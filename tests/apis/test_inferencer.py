@@ -147,3 +147,27 @@ def test_init_model_and_inference_model(model_files):
     both = inference_model(model, [mmcv.imread(p) for p in images[:2]])
     torch.testing.assert_close(both[0].pred_anomaly_score.data, sample.pred_anomaly_score.data,
                                atol=1e-4, rtol=0)  # a batch of 2: another summation order
+
+
+def test_one_stem_in_two_folders_writes_two_outputs(inferencer, model_files, tmp_path):
+    """A list ``s1/a.jpg s2/a.jpg`` wrote one vis/a.png and said "2 images": the names keep
+    the folders below the inputs' common folder; clashing names are refused before any
+    image is read."""
+    import shutil
+
+    _, _, _, images = model_files
+    for sub, image in (('s1', images[0]), ('s2', images[1])):
+        (tmp_path / 'in' / sub).mkdir(parents=True)
+        shutil.copy(image, tmp_path / 'in' / sub / 'a.jpg')
+    inputs = [str(tmp_path / 'in' / s / 'a.jpg') for s in ('s1', 's2')]
+    result = inferencer(inputs, out_dir=str(tmp_path / 'out'))['predictions']
+    for sub, pred in zip(('s1', 's2'), result):
+        assert (tmp_path / 'out' / 'vis' / sub / 'a.png').is_file()
+        saved = load_anomaly_map(str(tmp_path / 'out' / 'pred' / sub / 'a.npz'))
+        np.testing.assert_array_equal(saved['score'], pred['anomaly_score'])
+        assert saved['score_mode'] == 'LLR'
+    shutil.copy(images[0], tmp_path / 'in' / 's1' / 'a.png')
+    with pytest.raises(ValueError, match=r"s1/a.jpg and .*s1/a.png would both be saved as 'a'"):
+        inferencer([inputs[0], str(tmp_path / 'in' / 's1' / 'a.png')],
+                   out_dir=str(tmp_path / 'clash'))
+    assert not (tmp_path / 'clash').exists()

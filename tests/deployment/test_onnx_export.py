@@ -368,10 +368,70 @@ def test_importing_the_project_loads_no_onnx():
     assert run.returncode == 0, run.stderr[-2000:]
 
 
+@pytest.mark.slow
+def test_default_export_of_the_demo_config_runs_any_image_size(tmp_path):
+    """``pytorch2onnx.py`` on the demo config without ``--shape`` exported the training crop
+    (168x336), which could not run the demo's own 189x336 test frames. The default export
+    now takes any height and width of whole patches: the demo's frame and a grace-hopper-
+    sized photo (606x517) both run, equal to the PyTorch model's prediction."""
+    config = osp.join(ROOT, 'configs/uem/demo/demo_gd.py')
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    spread_gaussians(model, seed=0)
+    ckpt = write_checkpoint(tmp_path, model, 'demo_gd')
+    out = tmp_path / 'demo.onnx'
+    env = {**os.environ, 'PYTHONPATH': ROOT}
+    run = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/deployment/pytorch2onnx.py'), config, ckpt,
+         '--out', str(out)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert ('accepts any height and width of whole 14 px patches, at least 28: images of at '
+            'least 15x15 px (the runner pads them)') in run.stdout
+    runner = ONNXSegmentor(str(out))
+    for height, width in ((189, 336), (606, 517)):
+        image = street_image(tmp_path / f'{height}x{width}.png', height, width)
+        got = runner.predict(image)[0]
+        assert got.pred_anomaly_score.data.shape == (1, height, width)
+        data = runner.preprocess(image)
+        with torch.no_grad():
+            batch = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                                 data_samples=[data['data_samples']]), False)
+            want = model.predict(batch['inputs'], batch['data_samples'])[0]
+        res = compare_predictions(want.pred_anomaly_score.data[None],
+                                  got.pred_anomaly_score.data[None],
+                                  want.pred_sem_seg.data[None], got.pred_sem_seg.data[None],
+                                  reference_scores=want.seg_logits.data[None])
+        assert res['score_max_abs'] <= SCORE_TOLERANCE and res['pred_mismatch_not_tie'] == 0
+
+
+def test_cfg_options_change_the_stored_config():
+    """``onnx_infer.py --cfg-options``: the stored test_cfg (keys checked as the segmentor
+    checks them), preprocessor and pipeline change; other keys are refused by name."""
+    from mmseg_uem.deployment.runtime import apply_cfg_options
+
+    meta = dict(test_cfg=dict(mode='slide', stride=[14, 28], score='LLR'),
+                data_preprocessor=dict(pad_val=0), test_pipeline=[dict(type='A')])
+    out = apply_cfg_options(meta, {'model.test_cfg.stride': [28, 28],
+                                   'model.data_preprocessor.pad_val': 1,
+                                   'test_pipeline': [dict(type='B')]}, source='m.onnx')
+    assert out['test_cfg'] == dict(mode='slide', stride=[28, 28], score='LLR')
+    assert out['data_preprocessor'] == dict(pad_val=1) and out['test_pipeline'] == [dict(type='B')]
+    assert meta['test_cfg']['stride'] == [14, 28]  # the file's own metadata is left alone
+    with pytest.raises(ValueError, match=r"model\.test_cfg: unknown key 'strid' \(did you mean "
+                       r"'stride'\?\)"):
+        apply_cfg_options(meta, {'model.test_cfg.strid': [28, 28]}, source='m.onnx')
+    with pytest.raises(ValueError, match=r'--cfg-options model\.backbone\.arch: m\.onnx holds '
+                       r'an exported network; only model\.test_cfg\.<key>'):
+        apply_cfg_options(meta, {'model.backbone.arch': 'vits14'}, source='m.onnx')
+
+
 # ------------------------------------------------------------ DINOv3 (RoPE in the graph)
-def test_dinov3_scores_parity(tmp_path):
+@pytest.mark.parametrize('dynamic_size', [False, True])
+def test_dinov3_scores_parity(tmp_path, dynamic_size):
     """A G-D model on a tiny DINOv3-architecture ViT (RoPE, storage tokens, K-masked qkv
-    bias): the exported anomaly score equals the eager one within the DINOv2 bound."""
+    bias): the exported anomaly score equals the eager one within the DINOv2 bound, at the
+    traced window and, with symbolic H and W, at other multiples of 16 (RoPE in the graph)."""
     torch.manual_seed(0)
     cfg = segmentor_cfg('G-D', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
                         out_indices=(0, 1, 2, 3), channels=16, num_classes=CLASSES,
@@ -388,17 +448,20 @@ def test_dinov3_scores_parity(tmp_path):
     model.eval()
     window = (48, 80)
     path = tmp_path / 'dinov3_gd.onnx'
-    export_onnx(model, str(path), window=window, outputs='scores', batch_size=2)
-    x = torch.randn(2, 3, *window, generator=torch.Generator().manual_seed(5))
-    score, pred = run_session(path, x)
-    with torch.no_grad():
-        maps = model.encode_decode(x, [])
-    inlier = maps[:, :CLASSES]
-    ref = anomaly_score(inlier, maps[:, CLASSES:], mode=model.score)
-    res = compare_predictions(ref, score, inlier.argmax(1, keepdim=True), pred,
-                              reference_scores=inlier)
-    print('DINOv3 G-D scores', res)
-    assert res['score_max_abs'] <= SCORE_TOLERANCE
-    assert res['pred_mismatch_not_tie'] == 0
+    export_onnx(model, str(path), window=window, outputs='scores', batch_size=2,
+                dynamic_size=dynamic_size)
+    sizes = [window, (64, 48), (32, 112)] if dynamic_size else [window]
+    for i, size in enumerate(sizes):
+        x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(5 + i))
+        score, pred = run_session(path, x)
+        with torch.no_grad():
+            maps = model.encode_decode(x, [])
+        inlier = maps[:, :CLASSES]
+        ref = anomaly_score(inlier, maps[:, CLASSES:], mode=model.score)
+        res = compare_predictions(ref, score, inlier.argmax(1, keepdim=True), pred,
+                                  reference_scores=inlier)
+        print('DINOv3 G-D scores', size, 'dynamic' if dynamic_size else 'static', res)
+        assert res['score_max_abs'] <= SCORE_TOLERANCE, size
+        assert res['pred_mismatch_not_tie'] == 0, size
     with pytest.raises(ValueError, match='not a multiple of the backbone patch size 16'):
         check_window(model, (42, 70))

@@ -122,8 +122,9 @@ def test_one_stem_in_two_folders_keeps_both_and_lists_them(tmp_path):
         saved = load_anomaly_map(str(tmp_path / 'out' / seq / 'frame0.npz'))
         np.testing.assert_array_equal(saved['score'], sample.pred_anomaly_score.data[0].numpy())
     manifest = json.loads((tmp_path / 'out' / MANIFEST).read_text())
-    assert manifest == dict(num_images=2, maps={'seqA/frame0': samples[0].img_path,
-                                                'seqB/frame0': samples[1].img_path})
+    assert manifest == dict(score=None, num_images=2,
+                            maps={'seqA/frame0': samples[0].img_path,
+                                  'seqB/frame0': samples[1].img_path})
 
 
 def test_two_images_with_one_name_are_an_error(tmp_path):
@@ -146,3 +147,35 @@ def test_bad_arguments():
         AnomalyVisualizationHook(draw=True, threshold='missing.json')
     with pytest.warns(UserWarning, match='does nothing'):
         AnomalyVisualizationHook()
+
+
+def test_picture_maps_and_manifest_name_the_score(tmp_path):
+    """``tools/test.py --show-dir`` titles the heat map with the score the prediction holds
+    (as tools/infer.py does); ``--out`` records it in every map and in maps.json."""
+    img = np.full((64, 160, 3), 90, np.uint8)  # wide enough for the title to show
+    img_path = str(tmp_path / 'images' / 'frame_0001.png')
+    mmcv.imwrite(img, img_path)
+    sample = SegDataSample(metainfo=dict(img_path=img_path, ori_shape=(64, 160)))
+    sample.pred_anomaly_score = PixelData(data=torch.linspace(-3, 5, 64 * 160).reshape(1, 64, 160),
+                                          metainfo=dict(score_mode='OoD'))
+    sample.pred_sem_seg = PixelData(data=torch.zeros(1, 64, 160, dtype=torch.long))
+    sample.gt_sem_seg = PixelData(data=torch.zeros(1, 64, 160, dtype=torch.long))
+    hook = AnomalyVisualizationHook(draw=True, show_dir=str(tmp_path / 'show'),
+                                    out_dir=str(tmp_path / 'out'))
+
+    class Dataset(list):
+        data_prefix = dict(img_path=str(tmp_path / 'images'))
+
+    runner = SimpleNamespace(iter=0, test_dataloader=SimpleNamespace(dataset=Dataset([0])))
+    hook.before_test_epoch(runner)
+    hook.after_test_iter(runner, 0, {}, [sample])
+    hook.after_test_epoch(runner, {})
+    png = mmcv.imread(str(tmp_path / 'show' / 'frame_0001.png'), channel_order='rgb')
+    img = mmcv.imread(sample.img_path, channel_order='rgb')
+    arrays = dict(pred=sample.pred_sem_seg.data[0].numpy(), gt=sample.gt_sem_seg.data[0].numpy())
+    scores = sample.pred_anomaly_score.data[0].numpy()
+    np.testing.assert_array_equal(png, draw_anomaly_panels(img, scores, score_name='OoD',
+                                                           **arrays))
+    assert not np.array_equal(png, draw_anomaly_panels(img, scores, **arrays))  # titled
+    assert load_anomaly_map(str(tmp_path / 'out' / 'frame_0001.npz'))['score_mode'] == 'OoD'
+    assert json.loads((tmp_path / 'out' / MANIFEST).read_text())['score'] == 'OoD'

@@ -39,11 +39,12 @@ def _sample(i: int, with_label: bool = True) -> SegDataSample:
     return sample
 
 
-def _save_run(out_dir, samples, num_images=None, img_root=None):
+def _save_run(out_dir, samples, num_images=None, img_root=None, score_mode=None):
     names = OutputNames(img_root)
     paths = save_anomaly_maps(str(out_dir), samples, names)
     write_manifest(str(out_dir), names.images,
-                   num_images=len(samples) if num_images is None else num_images)
+                   num_images=len(samples) if num_images is None else num_images,
+                   score_mode=score_mode)
     return paths
 
 
@@ -135,7 +136,7 @@ def test_guards(tmp_path):
 
 def test_score_maps_tool(tmp_path, monkeypatch, capsys):
     samples = [_sample(i) for i in range(4)]
-    _save_run(tmp_path / 'run_a', samples)
+    _save_run(tmp_path / 'run_a', samples, score_mode='LLR')
     _save_run(tmp_path / 'run_b', samples[:2])
     tool = Path(__file__).parents[2] / 'tools' / 'analysis' / 'score_maps.py'
     monkeypatch.setattr(sys, 'argv', [str(tool), f'a={tmp_path / "run_a"}',
@@ -146,7 +147,10 @@ def test_score_maps_tool(tmp_path, monkeypatch, capsys):
     scores = torch.cat([s.pred_anomaly_score.data.reshape(-1) for s in samples])
     labels = torch.cat([s.gt_sem_seg.data.reshape(-1) for s in samples])
     ap = 100 * pixel_metrics(scores, labels)['AP']
-    assert printed[1].split()[:2] == ['a', f'{ap:.2f}'] and printed[2].startswith('run_b')
+    # the score each run's maps.json names ('?' for maps written before it named one)
+    assert printed[0].split()[:3] == ['run', 'score', 'AP']
+    assert printed[1].split()[:3] == ['a', 'LLR', f'{ap:.2f}']
+    assert printed[2].split()[:2] == ['run_b', '?']
     for name in ('pr_curves.png', 'roc_curves.png'):
         assert (tmp_path / 'plots' / name).stat().st_size > 1000
 

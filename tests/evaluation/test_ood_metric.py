@@ -191,3 +191,38 @@ def test_two_processes_equal_one(tmp_path):
         with open(tmp_path / f'rank{rank}.json') as f:
             two = json.load(f)
         assert two == json.loads(json.dumps(one))  # bit-identical floats on every rank
+
+
+def test_table_and_operating_point_name_the_score(tmp_path, monkeypatch):
+    """The score the predictions hold (``pred_anomaly_score``'s metainfo) titles the
+    metric table and is recorded in the operating point file."""
+    from mmseg_uem.evaluation.metrics import ood_metric
+
+    logged = []
+    monkeypatch.setattr(ood_metric, 'print_log', lambda msg, **kw: logged.append(msg))
+    init_default_scope('mmseg')
+    point = tmp_path / 'operating_point.json'
+    evaluator = Evaluator(dict(type='OoDMetric', operating_point_file=str(point)))
+    samples = [anomaly_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(_dataset(4)[1:])]
+    for sample in samples:
+        sample.pred_anomaly_score.set_metainfo(dict(score_mode='ID'))
+    evaluator.process(data_samples=samples)
+    evaluator.evaluate(len(samples))
+    table = logged[-1].splitlines()
+    assert table[0].startswith('OoD metrics of the ID score (exact, pooled; positives=')
+    assert table[2].strip('| ') == 'score: ID'  # the table's own title row
+    assert json.loads(point.read_text())['score'] == 'ID'
+    # predictions that do not say: the table says so instead of guessing
+    evaluator = Evaluator(dict(type='OoDMetric'))
+    evaluator.process(data_samples=[anomaly_sample(s, y, 'x') for s, y in _dataset(2)[1:]])
+    evaluator.evaluate(1)
+    assert logged[-1].startswith('OoD metrics of the (unnamed) score')
+    assert 'score: not named by the predictions' in logged[-1]
+    # two scores in one pool cannot be one metric
+    evaluator = Evaluator(dict(type='OoDMetric'))
+    mixed = [anomaly_sample(s, y, f'm{i}') for i, (s, y) in enumerate(_dataset(3)[1:])]
+    mixed[0].pred_anomaly_score.set_metainfo(dict(score_mode='ID'))
+    mixed[1].pred_anomaly_score.set_metainfo(dict(score_mode='LLR'))
+    evaluator.process(data_samples=mixed)
+    with pytest.raises(ValueError, match=r"different scores \['ID', 'LLR'\]"):
+        evaluator.evaluate(2)

@@ -135,3 +135,21 @@ def test_test_py_writes_a_submission_for_a_hidden_split(tmp_path):
         assert value.dtype == np.float16 and value.shape == mmcv.imread(str(image)).shape[:2]
     assert len(list((tmp_path / 'vis').glob('*.png'))) == 2
     assert 'zip -r UEM.zip anomaly_p' in proc.stdout
+
+
+def test_submission_names_the_score(tmp_path):
+    """The maps' score (``score_mode`` of each .npz) is returned, printed by tools/test.py
+    and stored as the attribute ``score`` of each file's ``value`` (the benchmark reads
+    only the data)."""
+    maps = _llr_like_maps()[:2]
+    for i, (score, label) in enumerate(maps):
+        save_anomaly_map(str(tmp_path / 'maps' / f'frame{i}'), score, label=label,
+                         img_path=f'/data/images/validation000{i}.jpg', score_mode='LLR')
+    write_manifest(str(tmp_path / 'maps'), {f'frame{i}': f'/data/images/validation000{i}.jpg'
+                                            for i in range(len(maps))}, num_images=len(maps),
+                   score_mode='LLR')
+    result = write_submission(str(tmp_path / 'maps'), str(tmp_path / 'sub'), method='UEM',
+                              dataset='AnomalyTrack-all')
+    assert result['score'] == 'LLR'
+    with h5py.File(result['paths'][0], 'r') as f:
+        assert f['value'].attrs['score'] == 'LLR' and list(f.keys()) == ['value']

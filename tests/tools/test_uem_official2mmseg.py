@@ -46,8 +46,16 @@ def test_convert_then_test_road_anomaly(tmp_path):
     out = run_tool(TOOL, src, dst, cwd=tmp_path, timeout=600).stdout
     assert re.search(r'official UEM D-D checkpoint, 267 tensors: 267 mapped, 0 checked', out)
     assert f'wrote 267 tensors to {dst}' in out
-    assert 'python tools/test.py configs/uem/dinov2_dd_test-road-anomaly.py' in out
     assert set(torch.load(dst, weights_only=True)) == {'state_dict', 'meta'}
+    # the sizes that differ from the paper config, under their real config keys, and the
+    # delta config that holds them (it took 4 tries and 12 --cfg-options before)
+    delta = tmp_path / 'checkpoints' / 'uem_dd_config.py'
+    assert ('its model needs model.backbone.arch=vits14_reg '
+            'model.decode_head.in_channels=[384,384,384,384] model.decode_head.channels=16 '
+            'model.decode_head.num_classes=3 model.auxiliary_head.in_channels=384 '
+            'model.auxiliary_head.mlp_channels=(24,24,16) '
+            f'model.auxiliary_head.num_inlier_classes=3\nwritten as the config {delta}') in out
+    assert f'test: python tools/test.py {delta.relative_to(tmp_path)} {dst}' in out
 
     wrong = run_tool(TOOL, src, tmp_path / 'x.pth', '--variant', 'G-D', cwd=tmp_path,
                      check=False, timeout=600)
@@ -56,18 +64,13 @@ def test_convert_then_test_road_anomaly(tmp_path):
     assert not (tmp_path / 'x.pth').exists()
 
     make_road_anomaly(str(tmp_path / 'RoadAnomaly_jpg'), num_frames=3, size=(56, 112), seed=0)
-    cfg_options = [
+    cfg_options = [  # where the data is: nothing of the model
         f'test_dataloader.dataset.data_root={tmp_path / "RoadAnomaly_jpg"}',
-        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-        'model.backbone.arch=vits14_reg', 'model.backbone.init_cfg=None',
-        'model.decode_head.in_channels=[384,384,384,384]', 'model.decode_head.channels=16',
-        'model.decode_head.final_mlp_channels=512', 'model.decode_head.num_classes=3',
-        'model.auxiliary_head.in_channels=384', 'model.auxiliary_head.mlp_channels=(24,24,16)',
-        'model.auxiliary_head.num_inlier_classes=3']
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
     assert not (tmp_path / 'work_dirs').exists()  # the config's stage-1 file is absent
-    test = run_tool(ROOT / 'tools' / 'test.py', ROOT / 'configs/uem/dinov2_dd_test-road-anomaly.py',
-                    dst, '--eval', 'AP', 'FPR95', '--work-dir', tmp_path / 'work',
-                    '--cfg-options', *cfg_options, cwd=tmp_path, timeout=600)
+    test = run_tool(ROOT / 'tools' / 'test.py', delta, dst, '--eval', 'AP', 'FPR95',
+                    '--work-dir', tmp_path / 'work', '--cfg-options', *cfg_options,
+                    cwd=tmp_path, timeout=600)
     log = test.stdout + test.stderr
     assert re.search(r'AP: \d+\.\d+', log) and re.search(r'FPR95: \d+\.\d+', log), log[-2000:]
     assert 'does not fit the model' not in log and 'mismatch' not in log, log[-3000:]

@@ -125,3 +125,44 @@ def test_bad_inputs():
         draw_anomaly_panels(image[..., :2], scores)
     with pytest.raises(KeyError, match='colour map'):
         draw_anomaly_panels(image, scores, cmap='nope')
+
+
+@pytest.mark.parametrize('threshold', [None, 1.0])
+@pytest.mark.parametrize('gt', [False, True])
+def test_panel_titles_are_the_panels_drawn(monkeypatch, gt, threshold):
+    """What a tool announces (``panel_titles``, e.g. the demo's 'input | prediction | ground
+    truth | anomaly score (LLR)') is what the picture shows, panel for panel."""
+    from mmseg_uem.visualization import panel_titles, panels
+
+    drawn = []
+    real = panels._titled
+    monkeypatch.setattr(panels, '_titled',
+                        lambda title, body, scale: drawn.append(title) or real(title, body,
+                                                                                scale))
+    image, scores, pred = _inputs()
+    labels = np.zeros((H, W), np.int64) if gt else None
+    draw_anomaly_panels(image, scores, pred=pred, gt=labels, threshold=threshold,
+                        score_name='LLR', threshold_name='TPR 95%')
+    assert drawn == panel_titles(pred=True, gt=gt, threshold=threshold, score_name='LLR',
+                                 threshold_name='TPR 95%')
+    assert len(drawn) == 3 + gt + (threshold is not None)
+
+
+@pytest.mark.parametrize('height', [40, 120, 400])
+def test_threshold_label_never_overlaps_a_range_label(height):
+    """The threshold's label replaces a range label closer than a text line to it (it was
+    drawn over the middle tick's label, e.g. threshold 2.1 on a 0..4 bar)."""
+    from mmseg_uem.visualization.panels import colour_bar_labels
+
+    gap = 12
+    top, bottom = 6, height - 6
+    for threshold in np.linspace(0.0, 4.0, 41):
+        labels = colour_bar_labels(0.0, 4.0, float(threshold), top=top, bottom=bottom,
+                                   gap=gap)
+        rows = sorted(y for _, y, _ in labels)
+        assert all(b - a >= gap for a, b in zip(rows, rows[1:])), (threshold, labels)
+        assert [t for t, _, is_thr in labels if is_thr] == [f'{threshold:.3g}']
+    # far from the others, every label stays
+    assert len(colour_bar_labels(0.0, 4.0, 1.0, top=top, bottom=400, gap=gap)) == 4
+    assert [t for t, _, _ in colour_bar_labels(0.0, 4.0, None, top=0, bottom=100, gap=gap)] \
+        == ['4', '2', '0']

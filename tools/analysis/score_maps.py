@@ -5,7 +5,8 @@ Usage:
     python tools/analysis/score_maps.py llr=runs/a/maps msp=runs/b/maps --plot-dir figs
 
 Each run is a directory of ``.npz`` maps (format: ``mmseg_uem/evaluation/io.py``), optionally
-named ``NAME=DIR``. Prints exact pooled AP / FPR95 / AUROC in percent; with ``--plot-dir``
+named ``NAME=DIR``. Prints the score the maps hold (their ``maps.json``) and exact pooled
+AP / FPR95 / AUROC in percent; with ``--plot-dir``
 writes ``pr_curves.png`` and ``roc_curves.png`` with one curve per run.
 """
 import os.path as osp
@@ -27,7 +28,7 @@ from mmseg_uem.evaluation.functional import (  # noqa: E402
     pr_roc_curves,
     sort_scores,
 )
-from mmseg_uem.evaluation.io import load_pooled_scores  # noqa: E402
+from mmseg_uem.evaluation.io import load_pooled_scores, manifest_score  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,13 +47,14 @@ def main() -> None:
     runs = [r.split('=', 1) if '=' in r else (osp.basename(osp.normpath(r)), r)
             for r in args.runs]
     curves = {}
-    header = f'{"run":<24}{"AP":>8}{"FPR95":>8}{"AUROC":>8}{"pixels":>14}'
+    header = f'{"run":<24}{"score":<10}{"AP":>8}{"FPR95":>8}{"AUROC":>8}{"pixels":>14}'
     print(header)
     for name, run_dir in runs:
         pos, neg = load_pooled_scores(run_dir, ignore_index=args.ignore_index)
         pos, neg = sort_scores(pos, inplace=True), sort_scores(neg, inplace=True)
         values = metrics_from_sorted(pos, neg, tpr=args.tpr)
-        print(f'{name:<24}{100 * values["AP"]:>8.2f}{100 * values["FPR95"]:>8.2f}'
+        score = manifest_score(run_dir) or '?'
+        print(f'{name:<24}{score:<10}{100 * values["AP"]:>8.2f}{100 * values["FPR95"]:>8.2f}'
               f'{100 * values["AUROC"]:>8.2f}{pos.numel() + neg.numel():>14d}')
         if args.plot_dir and pos.numel() and neg.numel():
             curves[name] = (values, pr_roc_curves(pos, neg, max_points=args.max_points))

@@ -179,16 +179,22 @@ def main() -> None:
     if flops:
         table += '\n\n' + flops_markdown(flops)
     print(table)
-    if args.out:
-        base, ext = osp.splitext(args.out)
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        if ext in ('', '.md'):
-            with open(base + '.md', 'w') as f:
-                f.write(table + '\n')
-        if ext in ('', '.json'):
-            with open(base + '.json', 'w') as f:
-                json.dump(dict(rows=rows, environment=env, syncs=syncs, flops=flops,
-                               settings={k: str(v) for k, v in settings.items()}), f, indent=1)
+    write_report(args.out, table, dict(rows=rows, environment=env, syncs=syncs, flops=flops,
+                                       settings={k: str(v) for k, v in settings.items()}))
+
+
+def write_report(out: str, table: str, payload: dict) -> None:
+    """``out``: PATH.md (the table) and PATH.json (``payload``), or only one, by suffix."""
+    if not out:
+        return
+    base, ext = osp.splitext(out)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    if ext in ('', '.md'):
+        with open(base + '.md', 'w') as f:
+            f.write(table + '\n')
+    if ext in ('', '.json'):
+        with open(base + '.json', 'w') as f:
+            json.dump(payload, f, indent=1)
 
 
 def compare_foundation(args: argparse.Namespace, opt: dict, device: torch.device) -> None:
@@ -205,15 +211,7 @@ def compare_foundation(args: argparse.Namespace, opt: dict, device: torch.device
         f'warmup={opt["warmup"]}, threads={torch.get_num_threads()}, ' \
         f'load average={os.getloadavg()[0]:.1f}'
     print(table)
-    if args.out:
-        base, ext = osp.splitext(args.out)
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        if ext in ('', '.md'):
-            with open(base + '.md', 'w') as f:
-                f.write(table + '\n')
-        if ext in ('', '.json'):
-            with open(base + '.json', 'w') as f:
-                json.dump(dict(rows=rows, environment=env), f, indent=1)
+    write_report(args.out, table, dict(rows=rows, environment=env))
 
 
 if __name__ == '__main__':

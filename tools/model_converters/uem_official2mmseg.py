@@ -12,7 +12,10 @@ dict). The variant (G, D segmentors; G-G, G-D, D-D OoD models) is detected from 
 official module has, a missing key or a wrong shape is an error naming the file and keys.
 The output holds ``state_dict`` and ``meta`` (tensors, strings and numbers only), so it loads
 with ``torch.load(weights_only=True)``; an OoD model is one complete checkpoint, and a
-segmentor can serve as ``model.stage1_checkpoint`` of a stage-2 config.
+segmentor can serve as ``model.stage1_checkpoint`` of a stage-2 config. A file whose sizes
+differ from the paper config's (another ViT width, fewer classes, a smaller memory, ...)
+gets the config to test it with: ``<dst without .pth>_config.py`` next to it, the paper
+config plus the overrides it needs (printed under their config keys).
 """
 import os.path as osp
 import sys
@@ -26,7 +29,15 @@ import time
 
 import torch
 
+from mmseg_uem.apis.cli import add_debug_arg, read_config, run_cli
 from mmseg_uem.models.converters import VARIANTS, convert_uem_official_checkpoint
+from mmseg_uem.models.converters.uem_official_config import (
+    config_overrides,
+    format_overrides,
+    write_delta_config,
+)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: variant -> the paper config whose model the converted file loads into
 PAPER_CONFIGS = {
@@ -44,6 +55,7 @@ def parse_args():
     parser.add_argument('dst', help='output checkpoint (.pth)')
     parser.add_argument('--variant', default='auto', choices=('auto', ) + VARIANTS,
                         help='expected variant (default: detected from the keys)')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 
@@ -66,8 +78,18 @@ def main():
           + ''.join(f'\n  {key}: {why}' for key, why in sorted(checked.items())))
     print(f'wrote {len(conversion.state_dict)} tensors to {args.dst} '
           f'({time.perf_counter() - start:.1f} s)')
-    print('sizes: ' + ', '.join(f'{k}={v}' for k, v in conversion.arch.items()))
     config = PAPER_CONFIGS[conversion.variant]
+    overrides = config_overrides(conversion.arch, conversion.variant,
+                                 read_config(osp.join(ROOT, config)).to_dict())
+    if overrides:
+        delta = write_delta_config(osp.splitext(args.dst)[0] + '_config.py',
+                                   osp.join(ROOT, config), overrides,
+                                   checkpoint=osp.basename(args.dst))
+        print(f'the file is not at the sizes of {config}: its model needs '
+              f'{format_overrides(overrides)}\nwritten as the config {delta}')
+        config = osp.relpath(delta)
+    else:
+        print(f'the file has the sizes of {config}')
     if '-' in conversion.variant:
         print(f'test: python tools/test.py {config} {args.dst} --eval AP FPR95 AUROC')
     else:
@@ -76,4 +98,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

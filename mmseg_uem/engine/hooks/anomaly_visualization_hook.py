@@ -27,6 +27,7 @@ from mmseg.registry import HOOKS
 
 from ...evaluation.io import OutputNames, save_anomaly_maps, write_manifest
 from ...evaluation.operating_point import resolve_threshold
+from ...utils.samples import score_mode_of
 from ...visualization import draw_data_sample, resolve_score_range
 
 
@@ -84,6 +85,7 @@ class AnomalyVisualizationHook(Hook):
         self.palette = tuple(tuple(p) for p in palette) if palette is not None else None
         self.backend_args = backend_args.copy() if backend_args else None
         self._names: Optional[OutputNames] = None  # the current val / test epoch's names
+        self._score_modes: set = set()  # the scores the epoch's predictions named
         if not draw and out_dir is None:
             warnings.warn('AnomalyVisualizationHook has draw=False and no out_dir: it does '
                           'nothing', stacklevel=2)
@@ -104,6 +106,7 @@ class AnomalyVisualizationHook(Hook):
         dataset = getattr(loader, 'dataset', None)
         img_root = (getattr(dataset, 'data_prefix', None) or {}).get('img_path')
         self._names = OutputNames(img_root)
+        self._score_modes = set()
 
     def _names_for(self) -> OutputNames:
         if self._names is None:  # called without before_*_epoch (e.g. by hand)
@@ -114,14 +117,17 @@ class AnomalyVisualizationHook(Hook):
         """Check names across ranks and write ``<out_dir>/maps.json`` (rank 0)."""
         if self.out_dir is None:
             return
-        merged = OutputNames(self._names_for().img_root)
-        for images in all_gather_object(self._names_for().images):
+        merged, modes = OutputNames(self._names_for().img_root), set()
+        for images, rank_modes in all_gather_object((self._names_for().images,
+                                                     self._score_modes)):
+            modes |= rank_modes
             for name, img_path in images.items():
                 merged.add(name, img_path)  # raises if two ranks named two images alike
         if is_main_process():
             dataset = getattr(getattr(runner, 'test_dataloader', None), 'dataset', None)
             num_images = len(dataset) if dataset is not None else len(merged.images)
-            write_manifest(self.out_dir, merged.images, num_images=num_images)
+            write_manifest(self.out_dir, merged.images, num_images=num_images,
+                           score_mode=', '.join(sorted(m for m in modes if m)) or None)
 
     def _after_iter(self, runner, batch_idx: int, data_batch: dict = None,
                     outputs: Optional[Sequence] = None, mode: str = 'train') -> None:
@@ -130,6 +136,7 @@ class AnomalyVisualizationHook(Hook):
         names = self._names_for()
         if self.out_dir is not None and mode == 'test':
             save_anomaly_maps(self.out_dir, outputs, names)
+            self._score_modes |= {score_mode_of(s) for s in outputs}
         if not self.draw or not self.every_n_inner_iters(batch_idx, self.interval):
             return
         for data_sample in outputs:

@@ -32,6 +32,7 @@ from prettytable import PrettyTable
 from torch import Tensor
 
 from ...utils.labels import IGNORE_INDEX
+from ...utils.samples import score_mode_of
 from ..functional import (
     COCO_SIZE_BINS,
     COMPONENT_METRICS,
@@ -60,6 +61,16 @@ from ..functional.histogram import MAX_BITS, MIN_BITS
 from ..operating_point import resolve_threshold, save_operating_point
 
 _VOID = 2  # void code of the compact uint8 label maps kept for component metrics
+
+
+def _score_name(results: List[dict]) -> Optional[str]:
+    """The score the predictions named (``pred_anomaly_score``'s metainfo); None if they do
+    not say."""
+    modes = sorted({str(r.get('score_mode')) for r in results if 'unlabelled' not in r})
+    if len(modes) > 1:
+        raise ValueError(f'the predictions of one test hold different scores {modes}: their '
+                         'pixels cannot be pooled into one metric')
+    return modes[0] if modes and modes[0] != 'None' else None
 
 
 @METRICS.register_module()
@@ -187,6 +198,8 @@ class OoDMetric(BaseMetric):
                 continue
             score, label, name = self._read(data_sample)
             result = self._per_image(score, label, name)
+            # the score the prediction names, for the table and the operating point
+            result['score_mode'] = score_mode_of(data_sample)
             if self.keep_maps:
                 compact = torch.where(label == 1, 1, torch.where(label == 0, 0, _VOID))
                 result.update(score=score.float().cpu(), label=compact.to(torch.uint8).cpu())
@@ -270,8 +283,9 @@ class OoDMetric(BaseMetric):
             values.update(metrics_from_sorted(pos, neg, tpr=self.tpr, metrics=pixel))
         elif pixel:
             values.update(self._histogram_metrics(results, pixel, info))
+        score = _score_name(results)
         if self.operating_point_file and 'FPR95' in self.metrics:
-            self._save_operating_point(pos, neg, info)
+            self._save_operating_point(pos, neg, info, score=score)
         if self.keep_maps:
             values.update(self._component_metrics(results, pos, neg, info))
         if self.image_wise:
@@ -284,11 +298,11 @@ class OoDMetric(BaseMetric):
         for key in values:
             if key.endswith(('_lo', '_hi')) or key == 'FA-px':
                 out[key] = 100.0 * values[key]
-        self._log_table(out, info)
+        self._log_table(out, info, score=score)
         return out
 
     def _save_operating_point(self, pos: Optional[Tensor], neg: Optional[Tensor],
-                              info: Dict[str, Any]) -> None:
+                              info: Dict[str, Any], *, score: Optional[str]) -> None:
         if pos is None:
             print_log(f'operating point not written to {self.operating_point_file}: it needs '
                       "the exact scores (mode='exact')", logger='current',
@@ -297,7 +311,7 @@ class OoDMetric(BaseMetric):
         point = operating_point_from_sorted(pos, neg, tpr=self.tpr)
         save_operating_point(self.operating_point_file, threshold=point['threshold'],
                              tpr=self.tpr, tpr_reached=point['tpr'], fpr=point['fpr'],
-                             positives=pos.numel(), negatives=neg.numel())
+                             positives=pos.numel(), negatives=neg.numel(), score=score)
         info.update(threshold_at_tpr=point['threshold'])
         print_log(f'score threshold at TPR {100 * self.tpr:g}%: {point["threshold"]:.6g} '
                   f'(written to {self.operating_point_file})', logger='current')
@@ -367,13 +381,17 @@ class OoDMetric(BaseMetric):
         info.update(inlier_frames=len(frames), fa_threshold=f'{threshold:.6g} ({source})')
         return false_alarm_rate(frames)
 
-    def _log_table(self, values: Dict[str, float], info: Dict[str, Any]) -> None:
+    def _log_table(self, values: Dict[str, float], info: Dict[str, Any], *,
+                   score: Optional[str]) -> None:
         table = PrettyTable()
         for key, value in values.items():
             table.add_column(key, [f'{value:.2f}'])
         extra = ', '.join(f'{k}={v:.6g}' if isinstance(v, float) else f'{k}={v}'
                           for k, v in info.items())
-        print_log(f'OoD metrics ({self.mode}, pooled; {extra}):\n' + table.get_string(),
+        table.title = f'score: {score or "not named by the predictions"}'
+        print_log(f'OoD metrics of the {score or "(unnamed)"} score ({self.mode}, pooled; '
+                  f'{extra}):\n'
+                  + table.get_string(),
                   logger='current')
 
 

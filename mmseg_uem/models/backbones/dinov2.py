@@ -19,7 +19,7 @@ from torch.nn.init import trunc_normal_
 
 from ...utils.checkpoint import match_state_dict, read_checkpoint
 from .dinov2_converter import convert_dinov2_state_dict
-from .vit_backbone import ViTBackbone
+from .vit_backbone import ViTBackbone, fill_arch
 from .vit_layers import LN_EPS, Block, PatchEmbed, interpolate_pos_embed, resolve_out_indices
 
 _VIT = {  # dinov2/models/vision_transformer.py: vit_small/base/large/giant2
@@ -33,8 +33,6 @@ _VIT = {  # dinov2/models/vision_transformer.py: vit_small/base/large/giant2
 DEFAULT_OUT_INDICES = {12: (1, 4, 8, 11), 24: (4, 11, 17, 23), 40: (9, 19, 29, 39)}
 _ARCH_DEFAULTS = dict(mlp_ratio=4.0, ffn_type='mlp', num_register_tokens=0, patch_size=14,
                       layer_scale_init=1.0)
-_ARCH_KEYS = {'embed_dims', 'num_layers', 'num_heads', 'interpolate_antialias',
-              'interpolate_offset', *_ARCH_DEFAULTS}
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -45,13 +43,8 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
             names = sorted(list(_VIT) + [f'{n}_reg' for n in _VIT])
             raise ValueError(f'unknown DINOv2 arch {arch!r}; choose from {names} or pass a dict')
         arch = dict(_VIT[base], num_register_tokens=4 if reg else 0)
-    arch = dict(arch)
-    unknown = set(arch) - _ARCH_KEYS
-    missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
-    if unknown or missing:
-        raise ValueError(f'bad DINOv2 arch dict: unknown keys {sorted(unknown)}, '
-                         f'missing keys {sorted(missing)}')
-    cfg = {**_ARCH_DEFAULTS, **arch}
+    cfg = fill_arch(arch, defaults=_ARCH_DEFAULTS,
+                    optional=('interpolate_antialias', 'interpolate_offset'), family='DINOv2')
     cfg['ffn_type'] = {'swiglufused': 'swiglu'}.get(cfg['ffn_type'], cfg['ffn_type'])
     if cfg['ffn_type'] not in ('mlp', 'swiglu'):
         raise ValueError(f"ffn_type must be 'mlp' or 'swiglu', got {cfg['ffn_type']!r}")

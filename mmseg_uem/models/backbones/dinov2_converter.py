@@ -75,12 +75,17 @@ def is_mmpretrain_layout(state: Mapping) -> bool:
     return any(k.startswith(('layers.', 'patch_embed.projection.', 'ln1.')) for k in state)
 
 
-def _rename_mmpretrain(key: str) -> str:
-    for pattern, template in _MMPRETRAIN_RULES:
-        new, count = pattern.subn(template, key)
-        if count:
-            return new
-    return key  # unknown keys pass through: the strict load reports them
+def rename_keys(state: Mapping, rules) -> dict:
+    """Each key through the first ``(pattern, template)`` rule that matches it; keys no rule
+    matches pass through (the strict load reports them)."""
+    out = {}
+    for key, value in state.items():
+        for pattern, template in rules:
+            key, count = pattern.subn(template, key)
+            if count:
+                break
+        out[key] = value
+    return out
 
 
 def convert_dinov2_state_dict(checkpoint: Mapping, *,
@@ -99,7 +104,7 @@ def convert_dinov2_state_dict(checkpoint: Mapping, *,
     """
     state = backbone_state(checkpoint, prefix=prefix)
     if is_mmpretrain_layout(state):
-        state = {_rename_mmpretrain(k): v for k, v in state.items()}
+        state = rename_keys(state, _MMPRETRAIN_RULES)
         if 'mask_token' not in state and isinstance(state.get('cls_token'), Tensor):
             cls = state['cls_token']
             state['mask_token'] = cls.new_zeros((1, cls.shape[-1]))

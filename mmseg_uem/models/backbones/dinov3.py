@@ -28,7 +28,7 @@ from torch.nn.init import trunc_normal_
 from ...utils.checkpoint import match_state_dict, read_checkpoint
 from .dinov3_converter import convert_dinov3_state_dict, state_signature
 from .rope import RopePositionEmbedding
-from .vit_backbone import ViTBackbone
+from .vit_backbone import ViTBackbone, fill_arch
 from .vit_layers import Block, PatchEmbed, resolve_out_indices, swiglu_hidden_dims
 
 LN_EPS = 1e-5  # the hub's norm_layer 'layernormbf16' is nn.LayerNorm(eps=1e-5)
@@ -55,7 +55,6 @@ DEFAULT_OUT_INDICES = {12: (2, 5, 8, 11), 24: (4, 11, 17, 23), 32: (7, 15, 23, 3
 _ARCH_DEFAULTS = dict(mlp_ratio=4.0, ffn_type='mlp', num_register_tokens=4, qkv_bias=True,
                       layer_scale_init=1e-5)
 _FFN_BLOCK_TYPE = {'mlp': 'mlp', 'swiglu': 'swiglu_split', 'swiglu64': 'swiglu64_split'}
-_ARCH_KEYS = {'embed_dims', 'num_layers', 'num_heads', *_ARCH_DEFAULTS}
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -65,13 +64,7 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
             raise ValueError(f'unknown DINOv3 arch {arch!r}; choose from {list(ARCHS)} or pass '
                              'a dict')
         arch = _VIT[arch]
-    arch = dict(arch)
-    unknown = set(arch) - _ARCH_KEYS
-    missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
-    if unknown or missing:
-        raise ValueError(f'bad DINOv3 arch dict: unknown keys {sorted(unknown)}, '
-                         f'missing keys {sorted(missing)}')
-    cfg = {**_ARCH_DEFAULTS, **arch}
+    cfg = fill_arch(arch, defaults=_ARCH_DEFAULTS, family='DINOv3')
     if cfg['ffn_type'] not in _FFN_BLOCK_TYPE:
         raise ValueError(f'ffn_type must be one of {list(_FFN_BLOCK_TYPE)}, '
                          f"got {cfg['ffn_type']!r}")

@@ -36,7 +36,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from .dinov2_converter import backbone_state
+from .dinov2_converter import backbone_state, rename_keys
 from .rope import rope_periods
 from .vit_layers import k_bias_mask
 
@@ -62,17 +62,6 @@ _HF_QKV = re.compile(r'^layer\.(\d+)\.attention\.(q_proj|k_proj|v_proj|query|key
                      r'(weight|bias)$')
 
 
-def _rename(state: dict, rules) -> dict:
-    out = {}
-    for key, value in state.items():
-        for pattern, template in rules:
-            key, count = pattern.subn(template, key)
-            if count:
-                break
-        out[key] = value  # unknown keys pass through: the strict check reports them
-    return out
-
-
 def layout_of(state: Mapping) -> str:
     """'official', 'timm' or 'hf', from the (unprefixed) key names."""
     if any(k.startswith(('embeddings.', 'layer.')) for k in state):
@@ -88,7 +77,7 @@ def _block_ids(state: Mapping) -> list:
 
 
 def _from_timm(state: dict) -> dict:
-    state = _rename(state, _TIMM_RULES)
+    state = rename_keys(state, _TIMM_RULES)
     for i in _block_ids(state):
         b = f'blocks.{i}.'
         if b + 'mlp.w1.weight' in state:  # SwiGLU: timm's fc2 is the official w3
@@ -112,7 +101,7 @@ def _from_hf(state: dict) -> dict:
         i, proj, kind = _HF_QKV.match(key).groups()
         qkv.setdefault((int(i), kind), {})[proj[0]] = state.pop(key)  # 'q', 'k' or 'v'
     inv_freq = state.pop('rope_embeddings.inv_freq', None)
-    state = _rename(state, _HF_RULES)
+    state = rename_keys(state, _HF_RULES)
     for (i, kind), parts in sorted(qkv.items()):
         if kind == 'bias' and 'k' not in parts and 'q' in parts:  # HF drops the K bias
             parts['k'] = torch.zeros_like(parts['q'])

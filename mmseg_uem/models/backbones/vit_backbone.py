@@ -8,7 +8,7 @@ A subclass builds ``patch_embed``, ``blocks``, ``norm`` and ``mask_token`` and i
 :meth:`ViTBackbone.load_pretrained`; :meth:`ViTBackbone.block_kwargs` passes per-grid
 extras to every block (DINOv3: the RoPE sin / cos).
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,22 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from ..utils.freeze import freeze
+
+#: the keys every arch dict must have
+REQUIRED_ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads')
+
+
+def fill_arch(arch: dict, *, defaults: dict, optional: Sequence[str] = (),
+              family: str) -> dict:
+    """An arch dict with ``defaults`` filled in; raises naming the unknown and missing keys
+    (allowed: :data:`REQUIRED_ARCH_KEYS`, ``defaults``' keys and ``optional``)."""
+    arch = dict(arch)
+    unknown = set(arch) - {*REQUIRED_ARCH_KEYS, *defaults, *optional}
+    missing = set(REQUIRED_ARCH_KEYS) - set(arch)
+    if unknown or missing:
+        raise ValueError(f'bad {family} arch dict: unknown keys {sorted(unknown)}, '
+                         f'missing keys {sorted(missing)}')
+    return {**defaults, **arch}
 
 
 class ViTBackbone(BaseModule):

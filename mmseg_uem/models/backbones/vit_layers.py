@@ -230,6 +230,33 @@ def resolve_out_indices(out_indices: Optional[Sequence[int]], depth: int,
     return resolved
 
 
+def bicubic_matrix(size, side: int, offset: float) -> Tensor:
+    """(size, side) float32 matrix ``R`` with ``R @ x`` = PyTorch's bicubic resize of ``x``
+    (``side`` samples) by ``scale_factor=(size + offset) / side`` (``align_corners=False``,
+    cubic coefficient -0.75, taps beyond the border clamped to it), as
+    ``upsample_bicubic2d``. ``size`` may be symbolic (a traced grid size): every operation
+    on it is a tensor operation."""
+    dst = torch.arange(size, dtype=torch.float32)  # (size,)
+    count = dst[-1:].double() + 1  # size, as a tensor
+    # input step per output step: 1 / scale in float64, then float32, as upsample_bicubic2d
+    step = (side / (count + offset)).float()
+    src = step * (dst + 0.5) - 0.5  # where each output samples the input
+    first = torch.floor(src)
+    t = src - first
+    a = -0.75
+    # the four taps' weights (Keys' cubic convolution), first - 1 .. first + 2
+    weights = [((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+               ((a + 2) * t - (a + 3)) * t * t + 1,
+               ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+               ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a]
+    columns = torch.arange(side, dtype=torch.float32)  # (side,)
+    matrix = torch.zeros(1, side)
+    for k, weight in enumerate(weights):
+        tap = torch.clamp(first + (k - 1), 0, side - 1)  # (size,)
+        matrix = matrix + weight[:, None] * (tap[:, None] == columns[None]).float()
+    return matrix
+
+
 def interpolate_pos_embed(pos_embed: Tensor, grid: tuple[int, int], *, antialias: bool,
                           offset: float) -> Tensor:
     """Resize stored position embeddings to a patch grid, as DINOv2 ``interpolate_pos_encoding``.
@@ -257,11 +284,17 @@ def interpolate_pos_embed(pos_embed: Tensor, grid: tuple[int, int], *, antialias
     dim = pos_embed.shape[-1]
     # (1, M*M, D) -> (1, D, M, M) for F.interpolate
     patch_pos = patch_pos.reshape(1, side, side, dim).permute(0, 3, 1, 2)
-    if offset:
-        size_kw = dict(scale_factor=((h + offset) / side, (w + offset) / side))
+    if offset and not antialias and torch.compiler.is_exporting():
+        # the same resize as matrices built from the grid size in the graph: an exported
+        # graph with a dynamic H and W cannot hold the scale factor as a constant
+        patch_pos = torch.einsum('hi,bdij,wj->bdhw', bicubic_matrix(h, side, offset),
+                                 patch_pos, bicubic_matrix(w, side, offset))
     else:
-        size_kw = dict(size=(h, w))
-    patch_pos = F.interpolate(patch_pos, mode='bicubic', antialias=antialias, **size_kw)
+        if offset:
+            size_kw = dict(scale_factor=((h + offset) / side, (w + offset) / side))
+        else:
+            size_kw = dict(size=(h, w))
+        patch_pos = F.interpolate(patch_pos, mode='bicubic', antialias=antialias, **size_kw)
     if tuple(patch_pos.shape[-2:]) != (h, w):
         raise RuntimeError(f'pos_embed interpolation gave {tuple(patch_pos.shape[-2:])}, '
                            f'expected {(h, w)}')

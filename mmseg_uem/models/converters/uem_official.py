@@ -61,7 +61,7 @@ class Conversion(NamedTuple):
     variant: str  # one of VARIANTS
     mapping: Dict[str, str]  # source key -> our key
     checked: Dict[str, str]  # source key -> why it is checked but not stored
-    arch: Dict[str, int]  # sizes read from the tensors (for the config to match)
+    arch: Dict[str, object]  # sizes read from the tensors (for the config to match)
 
 
 class ConversionError(ValueError):
@@ -339,8 +339,17 @@ def convert_uem_official_state_dict(state: Mapping[str, Tensor], *, variant: str
     if unused:
         raise ConversionError(f'{source}: keys of no official UEM module (nothing is dropped '
                               'silently)' + _listing('unexpected keys', unused))
-    arch.update(embed_dims=vit['cls_token'].shape[-1],
+    dims = vit['cls_token'].shape[-1]
+    fc1 = vit.get('blocks.0.mlp.fc1.weight')
+    arch.update(embed_dims=dims,
                 num_layers=1 + max(int(k.split('.')[1]) for k in vit if k.startswith('blocks.')),
+                num_register_tokens=vit['register_tokens'].shape[1]
+                if 'register_tokens' in vit else 0,
+                patch_size=vit['patch_embed.proj.weight'].shape[-1],
+                # the stored position-embedding grid, in pixels (DINOv2's img_size)
+                img_size=int(round((vit['pos_embed'].shape[1] - 1) ** 0.5))
+                * vit['patch_embed.proj.weight'].shape[-1],
+                mlp_ratio=fc1.shape[0] / dims if fc1 is not None else 4.0,
                 decoder_channels=state[f'{dec_prefix}fpn_convs.0.weight'].shape[0])
     return Conversion(out, found, mapping, checked, arch)
 

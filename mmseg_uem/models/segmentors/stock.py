@@ -20,13 +20,14 @@ changing its config's ``type='EncoderDecoder'`` to ``'UEMEncoderDecoder'``, addi
   dropped: nothing is read or downloaded for them.
 """
 import copy
-import inspect
-from typing import Any, List, Mapping, Optional, Set, Tuple
+import os.path as osp
+from typing import Any, List, Mapping, Optional, Tuple
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import nn
 
+from ...utils.keys import check_keys, init_arg_names
 from ..decode_heads.uem_head import UEMHead
 
 _SUPPORTED = ('UEMEncoderDecoder wraps a stock EncoderDecoder with one decode head '
@@ -35,12 +36,19 @@ _SUPPORTED = ('UEMEncoderDecoder wraps a stock EncoderDecoder with one decode he
 
 def check_segmentor_cfg(decode_head: Any, auxiliary_head: Any,
                         num_stages: Optional[int]) -> None:
-    """Refuse, before anything is built, the stock layouts that cannot be wrapped."""
+    """Refuse, before anything is built, the stock layouts that cannot be wrapped, and
+    decode-head keys that the head does not take (named with the valid ones)."""
     if num_stages is not None or isinstance(decode_head, (list, tuple)):
         count = len(decode_head) if isinstance(decode_head, (list, tuple)) else num_stages
         raise ValueError(
             f'CascadeEncoderDecoder (num_stages / a list of {count} decode heads, as in '
             f'OCRNet or PointRend) is not supported: {_SUPPORTED}')
+    head_type = decode_head.get('type') if isinstance(decode_head, dict) else None
+    cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
+    if isinstance(cls, type):
+        check_keys({k: v for k, v in decode_head.items() if k != 'type'},
+                   init_arg_names(cls, stop=BaseDecodeHead),
+                   what=f'model.decode_head ({cls.__name__})')
     if auxiliary_head is None:
         return
     if isinstance(auxiliary_head, (list, tuple)):
@@ -58,7 +66,8 @@ def check_segmentor_cfg(decode_head: Any, auxiliary_head: Any,
             '(type="UEMHead"). A stock auxiliary head is a training-time loss that mmseg never '
             'runs at test time: replace it with auxiliary_head=dict(_delete_=True, '
             'type="UEMHead", ...)')
-    unknown = sorted(set(auxiliary_head) - {'type', '_scope_'} - _init_args(cls))
+    unknown = sorted(set(auxiliary_head) - {'type', '_scope_'}
+                     - init_arg_names(cls, stop=BaseDecodeHead))
     if unknown:
         raise ValueError(
             f'auxiliary_head (UEMHead) has keys {unknown} that UEMHead does not take: left '
@@ -66,17 +75,33 @@ def check_segmentor_cfg(decode_head: Any, auxiliary_head: Any,
             'auxiliary_head=dict(_delete_=True, type="UEMHead", ...)')
 
 
-def _init_args(cls: type) -> Set[str]:
-    """Keyword names ``cls.__init__`` takes, through ``**kwargs`` up to BaseDecodeHead."""
-    names: Set[str] = set()
-    for klass in cls.__mro__:
-        if '__init__' not in vars(klass):
-            continue
-        params = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params) or klass is BaseDecodeHead:
-            break
-    return names - {'self'}
+def stock_model(config: str) -> dict:
+    """The ``model`` of a complete mmseg config (model + data + schedule + runtime), alone.
+
+    A UEM config that inherits a complete config *and* the dataset / schedule bases would
+    hold their keys twice (mmengine: "Duplicate key is not allowed among bases"). Instead it
+    inherits only the data and schedule, and takes the stock model with this (a config file
+    may import it; ``{{fileDirname}}`` is the folder of the config being read)::
+
+        _base_ = ['../_base_/datasets/cityscapes_anomalymix.py', ...]
+        from mmseg_uem.models.segmentors.stock import stock_model
+        model = stock_model('{{fileDirname}}/my_model.py')
+        model.update(type='UEMEncoderDecoder', stage=2, ...)
+
+    Returns:
+        the config's ``model`` as a plain ``dict`` (its own bases merged in), so that
+        ``update`` replaces a key (a stock auxiliary head) instead of merging into it.
+    """
+    from mmengine.config import Config
+
+    if not isinstance(config, str) or not config.endswith('.py') or not osp.isfile(config):
+        raise FileNotFoundError(f'stock model config {config} does not exist (a .py config '
+                                'of mmseg, e.g. a copy of its segformer / deeplabv3plus config)')
+    cfg = Config.fromfile(config)
+    if 'model' not in cfg:
+        raise KeyError(f'{config} defines no `model`: stock_model takes the model of a complete '
+                       'mmseg config')
+    return cfg.model.to_dict()
 
 
 def stock_auxiliary_keys(model: nn.Module, state: Mapping[str, Any]) -> List[str]:

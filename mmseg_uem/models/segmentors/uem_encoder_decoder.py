@@ -40,6 +40,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor, nn
 
+from ...utils.keys import check_keys
 from ..backbones import FrozenBackbone, ViTBackbone
 from ..utils.checks import deferred_checks
 from ..utils.freeze import freeze, keep_frozen
@@ -48,6 +49,11 @@ from ..utils.scores import check_score_mode
 from ..utils.sliding_window import slide_average
 from .stage1 import load_stage1
 from .stock import check_decode_head, check_segmentor_cfg, drop_pretrained
+
+#: what ``test_cfg`` may hold: mmseg's ``EncoderDecoder`` keys, then ours
+TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'score', 'batch_windows')
+#: what ``train_cfg`` may hold (mmseg's ``EncoderDecoder`` reads no key of it)
+TRAIN_CFG_KEYS = ('check_values', )
 
 
 @MODELS.register_module()
@@ -79,6 +85,8 @@ class UEMEncoderDecoder(EncoderDecoder):
             see :func:`~mmseg_uem.models.utils.scores.anomaly_score`) and
             ``batch_windows`` (sliding windows per forward pass, default 8;
             1 reproduces mmseg's one-window loop).
+            An unknown key in either is an error naming it and the valid ones (a misspelt
+            ``--cfg-options model.test_cfg.scor=ID`` would otherwise go unread).
     """
 
     def __init__(self,
@@ -102,6 +110,8 @@ class UEMEncoderDecoder(EncoderDecoder):
         if stage == 2 and auxiliary_head is None:
             raise ValueError('stage=2 trains the UEM: set auxiliary_head=dict(type="UEMHead", ...)')
         check_segmentor_cfg(decode_head, auxiliary_head, num_stages)
+        check_keys(test_cfg, TEST_CFG_KEYS, what='model.test_cfg')
+        check_keys(train_cfg, TRAIN_CFG_KEYS, what='model.train_cfg')
         if stage == 2:
             # every stage-1 weight comes from stage1_checkpoint: read (or download) no other
             backbone, dropped = drop_pretrained(backbone)
@@ -113,16 +123,21 @@ class UEMEncoderDecoder(EncoderDecoder):
                 print_log(f'stage 2: the stage-1 weights come from stage1_checkpoint (training) '
                           f'or from the checkpoint tested; not loading {dropped}',
                           logger='current')
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        with warnings.catch_warnings():
+            # mmseg 1.2.2's BaseDecodeHead builds every head's loss with its own deprecated
+            # build_loss, which warns once per head: nothing a config can change
+            warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated',
+                                    category=UserWarning)
+            super().__init__(
+                backbone=backbone,
+                decode_head=decode_head,
+                neck=neck,
+                auxiliary_head=auxiliary_head,
+                train_cfg=train_cfg,
+                test_cfg=test_cfg,
+                data_preprocessor=data_preprocessor,
+                pretrained=pretrained,
+                init_cfg=init_cfg)
         check_decode_head(self.decode_head)
         self.stage = stage
         self.stage1_checkpoint = stage1_checkpoint
@@ -222,6 +237,37 @@ class UEMEncoderDecoder(EncoderDecoder):
         if isinstance(self.backbone, (ViTBackbone, FrozenBackbone)):
             return self.backbone.patch_size
         return None
+
+    @property
+    def min_patches(self) -> int:
+        """Fewest patches a side the model predicts (ViT backbones; 0 for stock ones): the
+        pixel decoder halves the patch grid (rounding down), so 2; 4 if it normalises that
+        level with one channel per group (a GroupNorm needs more than one value)."""
+        if not self.pad_stride:
+            return 0
+        single = any(isinstance(m, nn.GroupNorm) and m.num_groups == m.num_channels
+                     for m in self.decode_head.modules())
+        return 4 if single else 2
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest height and width (pixels, after the test pipeline) the model predicts:
+        :attr:`min_patches` patches, the last one zero-padded; 1 for stock backbones."""
+        return (self.min_patches - 1) * self.pad_stride + 1 if self.pad_stride else 1
+
+    def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """mmseg's whole / slide inference, after refusing an image below
+        :attr:`min_input_size` with an error naming it (the network would fail deep inside
+        the pixel decoder)."""
+        need = self.min_input_size
+        if min(inputs.shape[2:]) < need:
+            name = (batch_img_metas[0] if batch_img_metas else {}).get('img_path') or 'input'
+            height, width = inputs.shape[2:]
+            raise ValueError(
+                f'image {name} is {height}x{width} pixels (after the test pipeline); this '
+                f'model needs at least {need}x{need} ({self.min_patches} x '
+                f'{self.min_patches} patches of {self.pad_stride} px, the last one padded)')
+        return super().inference(inputs, batch_img_metas)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         patch = self.pad_stride

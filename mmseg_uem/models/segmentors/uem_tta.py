@@ -11,6 +11,7 @@ from mmseg.models.segmentors import SegTTAModel
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
+from ...utils.samples import SCORE_MODE_KEY
 from ..utils.scores import anomaly_score
 
 
@@ -40,7 +41,7 @@ class UEMTTAModel(SegTTAModel):
             fields = {
                 'seg_logits': PixelData(data=probs),
                 'pred_sem_seg': PixelData(data=probs.argmax(dim=0, keepdim=True)),
-                'pred_anomaly_score': PixelData(data=score[0]),
+                'pred_anomaly_score': PixelData(data=score[0], metainfo={SCORE_MODE_KEY: mode}),
             }
             if uem is not None:
                 fields['uem_logits'] = PixelData(data=uem)

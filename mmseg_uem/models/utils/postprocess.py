@@ -11,6 +11,7 @@ from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from torch import Tensor
 
+from ...utils.samples import SCORE_MODE_KEY
 from .scores import anomaly_score
 
 
@@ -67,7 +68,8 @@ def prediction_fields(logits: Tensor, *, num_classes: int, score: str) -> dict:
 
     ``seg_logits`` F (K, H, W), ``pred_sem_seg`` argmax (1, H, W),
     ``pred_anomaly_score`` (1, H, W) float32 by
-    :func:`~mmseg_uem.models.utils.scores.anomaly_score` with mode ``score`` and, with a
+    :func:`~mmseg_uem.models.utils.scores.anomaly_score` with mode ``score`` (named in its
+    metainfo, ``SCORE_MODE_KEY``) and, with a
     UEM, ``uem_logits`` O (2, H, W), from which ``UEMTTAModel`` forms the score of averaged
     views; O is the channels after the first ``num_classes`` (none for a stage-1 model).
     """
@@ -76,7 +78,8 @@ def prediction_fields(logits: Tensor, *, num_classes: int, score: str) -> dict:
     fields = {
         'seg_logits': PixelData(data=inlier[0]),
         'pred_sem_seg': PixelData(data=inlier[0].argmax(dim=0, keepdim=True)),
-        'pred_anomaly_score': PixelData(data=anomaly[0].float()),
+        'pred_anomaly_score': PixelData(data=anomaly[0].float(),
+                                        metainfo={SCORE_MODE_KEY: score}),
     }
     if uem is not None:
         fields['uem_logits'] = PixelData(data=uem[0])

@@ -2,11 +2,12 @@
 
 Shape key: B batch, D embed dim, N tokens, h x w patch grid, M stored grid side.
 
-The reference forward below is written from the official code's maths (not from our module):
-explicit patch unfolding, explicit LayerNorm / softmax attention / erf-GELU, and the two
-position-embedding resizes of ``interpolate_pos_encoding`` as explicit bicubic weight matrices
-(PyTorch's kernels: Keys cubic a=-0.75 with clamped borders; antialias: a=-0.5, support
-scaled by the downsampling factor, truncated and renormalised at the borders).
+The reference forward is written from the official code's maths (not from our module): the
+float64 ViT trunk of :mod:`mmseg_uem.testing.vit_reference` (explicit patch unfolding,
+LayerNorm, softmax attention, erf-GELU) and, here, the two position-embedding resizes of
+``interpolate_pos_encoding`` as explicit bicubic weight matrices (PyTorch's kernels: Keys
+cubic a=-0.75 with clamped borders; antialias: a=-0.5, support scaled by the downsampling
+factor, truncated and renormalised at the borders).
 """
 import math
 import os
@@ -16,6 +17,7 @@ import torch
 
 from mmseg_uem.models.backbones import DINOv2
 from mmseg_uem.models.backbones.vit_layers import interpolate_pos_embed
+from mmseg_uem.testing.vit_reference import patch_embed, vit_blocks
 from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)
@@ -106,49 +108,18 @@ def reference_pos_embed(pos, h, w, *, reg: bool) -> torch.Tensor:
     return torch.cat([pos[:, :1], out], dim=1)
 
 
-def _ln(x, weight, bias):
-    mu = x.mean(-1, keepdim=True)
-    var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + 1e-6) * weight + bias
-
-
 def reference_forward(sd, img, *, layers, out_indices, reg=0):
     """float64 DINOv2 get_intermediate_layers(norm=True, reshape=True); H, W multiples of P."""
-    sd = {k: v.double() for k, v in sd.items()}
-    img = img.double()
-    B, _, H, W = img.shape
-    h, w = H // P, W // P
-    # (B, 3, h*P, w*P) -> (B, h*w, 3*P*P) patches in (c, y, x) order, as the conv kernel
-    patches = img.reshape(B, 3, h, P, w, P).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, -1)
-    x = patches @ sd['patch_embed.proj.weight'].reshape(D, -1).T + sd['patch_embed.proj.bias']
-    x = torch.cat([sd['cls_token'].expand(B, -1, -1), x], dim=1)
-    x = x + reference_pos_embed(sd['pos_embed'], h, w, reg=bool(reg))
+    h, w = img.shape[2] // P, img.shape[3] // P
+    x = patch_embed(sd, img, P)
+    B = x.shape[0]
+    x = torch.cat([sd['cls_token'].double().expand(B, -1, -1), x], dim=1)
+    x = x + reference_pos_embed(sd['pos_embed'].double(), h, w, reg=bool(reg))
     if reg:
-        x = torch.cat([x[:, :1], sd['register_tokens'].expand(B, -1, -1), x[:, 1:]], dim=1)
-    outs, hd = [], D // HEADS
-    for i in range(layers):
-        b = f'blocks.{i}.'
-        y = _ln(x, sd[b + 'norm1.weight'], sd[b + 'norm1.bias'])
-        qkv = y @ sd[b + 'attn.qkv.weight'].T + sd[b + 'attn.qkv.bias']
-        heads = []
-        for head in range(HEADS):
-            q = qkv[..., head * hd:(head + 1) * hd]
-            k = qkv[..., D + head * hd:D + (head + 1) * hd]
-            v = qkv[..., 2 * D + head * hd:2 * D + (head + 1) * hd]
-            s = q @ k.transpose(1, 2) / math.sqrt(hd)
-            e = torch.exp(s - s.max(-1, keepdim=True).values)
-            heads.append(e / e.sum(-1, keepdim=True) @ v)
-        y = torch.cat(heads, -1) @ sd[b + 'attn.proj.weight'].T + sd[b + 'attn.proj.bias']
-        x = x + y * sd[b + 'ls1.gamma']
-        y = _ln(x, sd[b + 'norm2.weight'], sd[b + 'norm2.bias'])
-        y = y @ sd[b + 'mlp.fc1.weight'].T + sd[b + 'mlp.fc1.bias']
-        y = 0.5 * y * (1 + torch.erf(y / math.sqrt(2)))
-        y = y @ sd[b + 'mlp.fc2.weight'].T + sd[b + 'mlp.fc2.bias']
-        x = x + y * sd[b + 'ls2.gamma']
-        if i in out_indices:
-            t = _ln(x, sd['norm.weight'], sd['norm.bias'])[:, 1 + reg:]
-            outs.append(t.reshape(B, h, w, D).permute(0, 3, 1, 2))
-    return outs
+        x = torch.cat([x[:, :1], sd['register_tokens'].double().expand(B, -1, -1), x[:, 1:]],
+                      dim=1)
+    return vit_blocks(sd, x, grid=(h, w), layers=layers, heads=HEADS, out_indices=out_indices,
+                      num_prefix=1 + reg, ln_eps=1e-6)
 
 
 def loaded_model(tmp_path, sd, *, layers=3, reg=0, out_indices=(0, 2), name='w.pth', **kw):

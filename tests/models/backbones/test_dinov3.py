@@ -3,9 +3,10 @@ size and of the timm / Hugging Face layouts, the K-bias mask, freezing.
 
 Shape key: B batch, D embed dim, d head dim, R storage tokens, h x w patch grid.
 
-The reference forward below is written from the published maths of the DINOv3 ViT (not from
-our module): explicit patch unfolding, LayerNorm (eps 1e-5), softmax attention, erf-GELU or
-SwiGLU, and RoPE as a complex rotation of the pairs (x_m, x_{m + d/2}) by
+The reference forward is written from the published maths of the DINOv3 ViT (not from our
+module): the float64 trunk of :mod:`mmseg_uem.testing.vit_reference` (explicit patch
+unfolding, LayerNorm eps 1e-5, softmax attention, erf-GELU or SwiGLU, the K bias left out)
+and, here, RoPE as a complex rotation of the pairs (x_m, x_{m + d/2}) by
 2 pi coord / period_m (row coordinate for the first d/4 pairs, column for the rest).
 """
 import math
@@ -15,6 +16,7 @@ import torch
 
 from mmseg_uem.models.backbones import DINOv3, convert_dinov3_state_dict, dinov3_converter
 from mmseg_uem.models.backbones.dinov3 import ARCHS, DEFAULT_OUT_INDICES
+from mmseg_uem.testing.vit_reference import patch_embed, vit_blocks
 from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadError
 
 torch.set_num_threads(2)
@@ -78,12 +80,6 @@ def official_state_dict(layers: int = 3, ffn: str = 'mlp', reg: int = 4, qkv_bia
 # ----------------------------------------------------------------------------- reference
 
 
-def _ln(x, weight, bias):
-    mu = x.mean(-1, keepdim=True)
-    var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + 1e-5) * weight + bias
-
-
 def reference_rope(x, h, w, periods):
     """x (B, N, d) whose last h*w tokens are patches in row-major order: each pair
     (x_m, x_{m+d/2}) rotated by its angle, as a complex product."""
@@ -104,52 +100,17 @@ def reference_rope(x, h, w, periods):
 
 def reference_forward(sd, img, *, layers, out_indices, ffn='mlp', reg=4):
     """float64 DINOv3 get_intermediate_layers(norm=True, reshape=True); H, W multiples of P."""
-    sd = {k: v.double() for k, v in sd.items()}
-    img = img.double()
-    B, _, H, W = img.shape
-    h, w = H // P, W // P
-    # (B, 3, h*P, w*P) -> (B, h*w, 3*P*P) patches in (c, y, x) order, as the conv kernel
-    patches = img.reshape(B, 3, h, P, w, P).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, -1)
-    x = patches @ sd['patch_embed.proj.weight'].reshape(D, -1).T + sd['patch_embed.proj.bias']
-    prefix = [sd['cls_token'].expand(B, -1, -1)]
+    h, w = img.shape[2] // P, img.shape[3] // P
+    x = patch_embed(sd, img, P)
+    B = x.shape[0]
+    prefix = [sd['cls_token'].double().expand(B, -1, -1)]
     if reg:
-        prefix.append(sd['storage_tokens'].expand(B, -1, -1))
-    x = torch.cat(prefix + [x], dim=1)
-    outs = []
-    for i in range(layers):
-        b = f'blocks.{i}.'
-        y = _ln(x, sd[b + 'norm1.weight'], sd[b + 'norm1.bias'])
-        qkv = y @ sd[b + 'attn.qkv.weight'].T
-        if b + 'attn.qkv.bias' in sd:
-            bias = sd[b + 'attn.qkv.bias'].clone()
-            bias[D:2 * D] = 0  # the K bias is masked
-            qkv = qkv + bias
-        heads = []
-        for head in range(HEADS):
-            q = qkv[..., head * HD:(head + 1) * HD]
-            k = qkv[..., D + head * HD:D + (head + 1) * HD]
-            v = qkv[..., 2 * D + head * HD:2 * D + (head + 1) * HD]
-            q = reference_rope(q, h, w, sd['rope_embed.periods'])
-            k = reference_rope(k, h, w, sd['rope_embed.periods'])
-            s = q @ k.transpose(1, 2) / math.sqrt(HD)
-            e = torch.exp(s - s.max(-1, keepdim=True).values)
-            heads.append(e / e.sum(-1, keepdim=True) @ v)
-        y = torch.cat(heads, -1) @ sd[b + 'attn.proj.weight'].T + sd[b + 'attn.proj.bias']
-        x = x + y * sd[b + 'ls1.gamma']
-        y = _ln(x, sd[b + 'norm2.weight'], sd[b + 'norm2.bias'])
-        if ffn == 'mlp':
-            y = y @ sd[b + 'mlp.fc1.weight'].T + sd[b + 'mlp.fc1.bias']
-            y = 0.5 * y * (1 + torch.erf(y / math.sqrt(2)))
-            y = y @ sd[b + 'mlp.fc2.weight'].T + sd[b + 'mlp.fc2.bias']
-        else:
-            g = y @ sd[b + 'mlp.w1.weight'].T + sd[b + 'mlp.w1.bias']
-            u = y @ sd[b + 'mlp.w2.weight'].T + sd[b + 'mlp.w2.bias']
-            y = (g / (1 + torch.exp(-g)) * u) @ sd[b + 'mlp.w3.weight'].T + sd[b + 'mlp.w3.bias']
-        x = x + y * sd[b + 'ls2.gamma']
-        if i in out_indices:
-            t = _ln(x, sd['norm.weight'], sd['norm.bias'])[:, 1 + reg:]
-            outs.append(t.reshape(B, h, w, D).permute(0, 3, 1, 2))
-    return outs
+        prefix.append(sd['storage_tokens'].double().expand(B, -1, -1))
+    periods = sd['rope_embed.periods'].double()
+    return vit_blocks(sd, torch.cat(prefix + [x], dim=1), grid=(h, w), layers=layers,
+                      heads=HEADS, out_indices=out_indices, num_prefix=1 + reg, ln_eps=1e-5,
+                      ffn=ffn, mask_k_bias=True,
+                      rotate=lambda t: reference_rope(t, h, w, periods))
 
 
 def loaded_model(tmp_path, sd, *, arch=None, out_indices=(0, 2), name='w.pth', **kw):

@@ -434,3 +434,38 @@ def test_every_variant_name_is_detected():
     for variant in VARIANTS:
         assert detect_variant(official_uem_state_dict(variant, **SIZES)) == variant
     assert osp.isfile(ROOT / 'tools/model_converters/uem_official2mmseg.py')
+
+
+@pytest.mark.parametrize('variant', ['G', 'G-G', 'D-D'])
+def test_config_overrides_make_the_paper_config_take_the_file(variant):
+    """A reduced file (32-dim 4-block ViT on a 4 x 4 grid, 3 classes, 2 components, memory
+    6): the overrides the converter prints, under their real config keys, make the paper
+    config's model load it strictly; the paper-size settings are not repeated."""
+    from mmseg_uem.models.converters.uem_official_config import (
+        config_overrides,
+        format_overrides,
+    )
+    from mmseg_uem.utils.checkpoint import match_state_dict
+
+    conversion = convert_uem_official_state_dict(official_uem_state_dict(variant))
+    paper = {'G': 'dinov2_g_stage1_cityscapes.py', 'G-G': 'dinov2_gg_test-road-anomaly.py',
+             'D-D': 'dinov2_dd_test-road-anomaly.py'}[variant]
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'uem' / paper))
+    overrides = config_overrides(conversion.arch, variant, cfg.to_dict())
+    assert overrides['model.backbone.arch'] == dict(
+        _delete_=True, embed_dims=32, num_layers=4, num_heads=1, num_register_tokens=4,
+        patch_size=14, mlp_ratio=4.0)
+    assert overrides['model.backbone.img_size'] == 56
+    if variant.startswith('G'):
+        assert overrides['model.decode_head.gmm_cfg.memory_size'] == 6
+        assert overrides['model.decode_head.gmm_cfg.num_components'] == 2
+    if variant == 'G-G':
+        assert overrides['model.auxiliary_head.gmm_cfg.memory_size'] == 6
+    assert 'model.decode_head.final_mlp_channels' not in overrides  # the paper's already
+    assert ' model.decode_head.num_classes=3' in format_overrides(overrides)
+    cfg.merge_from_dict(overrides)
+    cfg.model.backbone.init_cfg = None  # no pretrained DINOv2 file in a test
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    match_state_dict(model, conversion.state_dict, checkpoint='converted', target='the model')
+    assert config_overrides(conversion.arch, variant, cfg.to_dict()) == {}  # nothing left

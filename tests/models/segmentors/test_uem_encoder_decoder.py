@@ -402,3 +402,43 @@ def test_training_inputs_must_cover_whole_patches():
     imgs = data['inputs'][:, :, :41]  # 41 rows: not a multiple of 14
     with pytest.raises(ValueError, match='multiples of the backbone patch size 14'):
         model.loss(imgs, data['data_samples'])
+
+
+def test_unknown_test_cfg_train_cfg_and_head_keys_are_errors_naming_the_valid_ones():
+    """A misspelt key (``--cfg-options model.test_cfg.scor=ID``) would be carried along
+    unread and the run would report the default score's numbers under the user's label."""
+    cfg = model_cfg('GMMHead', 'linear', stage=2)
+    cfg['test_cfg'] = dict(mode='whole', scor='ID')
+    with pytest.raises(ValueError, match=r"model\.test_cfg: unknown key 'scor' \(did you mean "
+                       r"'score'\?\); valid keys: batch_windows, crop_size, mode, score, "
+                       r"stride$"):
+        build(cfg)
+    cfg = model_cfg('GMMHead', train_cfg=dict(check_value=False))
+    with pytest.raises(ValueError, match=r"model\.train_cfg: unknown key 'check_value' \(did "
+                       r"you mean 'check_values'\?\); valid keys: check_values$"):
+        build(cfg)
+    cfg = model_cfg('GMMHead')
+    cfg['decode_head']['num_class'] = 3
+    with pytest.raises(ValueError, match=r"model\.decode_head \(GMMHead\): unknown key "
+                       r"'num_class' \(did you mean 'num_classes'\?\); valid keys: .*gmm_cfg"):
+        build(cfg)
+    # the valid keys still build, with the score they name
+    cfg = model_cfg('GMMHead', 'linear', stage=2)
+    cfg['test_cfg'] = dict(mode='whole', score='ID', batch_windows=2)
+    assert build(cfg).score == 'ID'
+
+
+def test_predictions_name_their_score():
+    """``pred_anomaly_score`` carries the score mode in its metainfo, so every output made
+    from a prediction (table, picture, maps) can name it."""
+    from mmseg_uem.utils.samples import score_mode_of
+
+    model = build(model_cfg('GMMHead', 'linear', stage=2)).eval()
+    for score in ('LLR', 'ID'):
+        model.test_cfg.score = score
+        inputs = torch.rand(1, 3, 28, 42) * 255
+        sample = SegDataSample(metainfo=dict(img_shape=(28, 42), ori_shape=(28, 42)))
+        with torch.no_grad():
+            out = model.predict(inputs, [sample])[0]
+        assert score_mode_of(out) == score == out.pred_anomaly_score.metainfo['score_mode']
+        assert score_mode_of(out.to_dict()) == score

@@ -145,10 +145,11 @@ def test_dinov3_section_table_stands_beside_the_core_one(tmp_path, monkeypatch, 
     from demo import dinov3
 
     ctx = context.DemoContext(str(tmp_path), str(tmp_path / 'data'))
-    trained, tested = [], []
+    trained, tested, starts = [], [], []
 
-    def fake_train(config, work_dir, extra=None, *, label=''):
+    def fake_train(config, work_dir, extra=None, *, stage1=None, label=''):
         trained.append((config, osp.relpath(work_dir, tmp_path), label))
+        starts.append(stage1 and osp.relpath(stage1, tmp_path))
         return osp.join(work_dir, 'iter_1.pth')
 
     def fake_test(config, ckpt, work_dir, metrics, extra=None):
@@ -163,6 +164,7 @@ def test_dinov3_section_table_stands_beside_the_core_one(tmp_path, monkeypatch, 
     results = dinov3.run_dinov3(ctx)
     assert [t[1:] for t in trained] == [('dinov3_stage1', 'DINOv3 stage 1 '),
                                         ('dinov3_stage2', 'DINOv3 stage 2 ')]
+    assert starts == [None, osp.join('dinov3_stage1', 'iter_1.pth')]  # stage 2 on stage 1
     assert tested == ['dinov3_test_ID', 'dinov3_test_OoD', 'dinov3_test_LLR',
                       'dinov3_miou_stage1', 'dinov3_miou_stage2']
     assert results['LLR']['ood/AP'] == 13.0 and results['mIoU'] == {'stage1': 14.0,

@@ -1,11 +1,17 @@
 # The two README commands:
-#   make test   set up what is missing (idempotent), then ruff + pytest
-#   make demo   set up, generate miniature data, train stage 1 + 2, test, print the table
+#   make test       set up what is missing (idempotent), then ruff + pytest (what CI runs)
+#   make demo       set up, generate miniature data, train stage 1 + 2, test, print the table
+# and, while working:
+#   make test-fast  ruff + the tests not marked slow / multiprocess / resume (no Runner runs,
+#                   no subprocess training, no torchrun, no killed runs)
 # The environment lives in $(MMSEG_UEM_HOME) (default ~/.cache/mmseg-uem), outside the tree.
 SHELL := /bin/bash
 PYTEST_ARGS ?=
 
-.PHONY: env test lint demo clean
+.PHONY: env test test-fast lint demo clean
+
+#: the markers of pytest.ini that the fast tier leaves out
+FAST_MARKERS := not slow and not multiprocess and not resume
 
 env:
 	@bash tools/setup_env.sh >/dev/null
@@ -18,6 +24,11 @@ test:
 	@PY="$$(bash tools/setup_env.sh)" && \
 	"$$PY" -m ruff check . && \
 	"$$PY" -m pytest $(PYTEST_ARGS)
+
+test-fast:
+	@PY="$$(bash tools/setup_env.sh)" && \
+	"$$PY" -m ruff check . && \
+	"$$PY" -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint:
 	@PY="$$(bash tools/setup_env.sh)" && "$$PY" -m ruff check .

@@ -11,39 +11,10 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 
 import mmseg_uem  # noqa: F401
+from mmseg_uem.testing.models import shrink
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
-
-
-def _shrink(cfg: Config) -> None:
-    """Keep the config's modules, widths and wiring, but make the model quick to build:
-    ViT-B/L/g archs (DINOv2, DINOv3) become a 4-block ViT of the same width, MiT one block
-    per stage, ResNet-101 a ResNet-50, GMM memories 100 entries."""
-    backbone = cfg.model.backbone
-    if backbone.get('type') == 'DINOv2':
-        backbone.init_cfg = None
-        if isinstance(backbone.arch, str):
-            width = {'vits14': 384, 'vitb14': 768, 'vitl14': 1024, 'vitg14': 1536}
-            dims = width[backbone.arch.replace('_reg', '')]
-            backbone.arch = dict(embed_dims=dims, num_layers=4, num_heads=dims // 64,
-                                 num_register_tokens=4 if backbone.arch.endswith('_reg') else 0)
-            backbone.out_indices = [0, 1, 2, 3]
-    elif backbone.get('type') == 'DINOv3':
-        from mmseg_uem.models.backbones.dinov3 import resolve_arch
-        backbone.init_cfg = None
-        arch = resolve_arch(backbone.arch)
-        backbone.arch = dict(arch, num_layers=4)
-        backbone.out_indices = [0, 1, 2, 3]
-    elif 'init_cfg' in backbone:
-        backbone.init_cfg = None
-    if backbone.get('type') == 'MixVisionTransformer':  # same widths, one block per stage
-        backbone.num_layers = [1] * len(backbone.num_layers)
-    if backbone.get('type', '').startswith('ResNet') and backbone.get('depth', 0) > 50:
-        backbone.depth = 50  # same stage widths (Bottleneck), fewer blocks
-    for head in (cfg.model.decode_head, cfg.model.get('auxiliary_head') or {}):
-        if head.get('gmm_cfg') is not None:
-            head.gmm_cfg.memory_size = 100
 
 
 def _pipelines(dataloader_cfg) -> list:
@@ -68,9 +39,21 @@ def test_config_builds(path):
     cfg = Config.fromfile(str(path))
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     assert 'mmseg_uem' in cfg.custom_imports['imports']
-    _shrink(cfg)
+    # the one shrink delta of the tests: same modules and wiring, quick to build
+    cfg.model = shrink(cfg.model.to_dict())
     model = MODELS.build(cfg.model)
-    assert model is not None
+    # the registry built what the config names, with its heads and classes
+    assert type(model) is MODELS.get(cfg.model.type), (type(model), cfg.model.type)
+    for name in ('backbone', 'decode_head', 'auxiliary_head', 'neck'):
+        part = cfg.model.get(name)
+        if isinstance(part, dict):
+            assert type(getattr(model, name)) is MODELS.get(part['type']), name
+        elif isinstance(part, (list, tuple)):  # mmseg's several auxiliary heads
+            assert [type(m) for m in getattr(model, name)] == [
+                MODELS.get(p['type']) for p in part], name
+        else:
+            assert getattr(model, f'with_{name}', False) is False, name
+    assert model.decode_head.num_classes == cfg.model.decode_head.num_classes
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key) is not None:  # test-only configs set train_dataloader = None
             dataset = cfg[key]['dataset']

@@ -9,10 +9,12 @@ import sys
 
 # this checkout's mmseg_uem first, whatever an installed or shared editable copy is
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the demo's sections, tools/demo/ next to this script (also when run through runpy)
+sys.path.insert(1, osp.dirname(osp.abspath(__file__)))
 
 import argparse
 
-from demo.sections import SECTIONS, run_demo  # tools/demo/, next to this script
+from demo.sections import SECTIONS, run_demo
 
 
 def parse_args():

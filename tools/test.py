@@ -22,6 +22,8 @@ from mmseg_uem.apis.cli import (
     EVAL_METRICS,
     add_common_args,
     apply_eval_metrics,
+    check_eval_metrics,
+    check_picture_args,
     enable_anomaly_outputs,
     enable_runtime_log,
     load_cli_config,
@@ -97,16 +99,16 @@ def parse_args():
         'error before any image is scored)')
     add_common_args(parser)
     args = parser.parse_args()
-    if args.eval is not None:
-        unknown = [n for n in args.eval if n not in EVAL_METRICS]
-        if unknown:
-            parser.error(f'unknown --eval metric(s) {unknown}; valid: {list(EVAL_METRICS)}')
+    try:
+        check_eval_metrics(args.eval or [])
+        # --threshold also sets FA-img and the instances: checked in main()
+        check_picture_args(drawing=bool(args.show_dir), score_range=args.score_range)
+    except ValueError as err:
+        parser.error(str(err))
     if args.out_format == 'smiyc' and not (args.out and args.method_name):
         parser.error('--out-format smiyc needs --out DIR and --method-name NAME')
     if args.out_format == 'oodis' and not args.out:
         parser.error('--out-format oodis needs --out DIR')
-    if args.score_range and not args.show_dir:
-        parser.error('--score-range changes the pictures: add --show-dir')
     return args
 
 

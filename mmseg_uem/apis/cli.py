@@ -8,11 +8,13 @@ import os.path as osp
 import re
 from typing import Optional, Sequence
 
+import numpy as np
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..evaluation.functional import OOD_METRICS
 from ..utils.config import evaluator_list, leaf_datasets, strip_annotation_loading
+from ..visualization import resolve_score_range
 
 #: metric names of mmseg's ``IoUMetric`` (its ``iou_metrics``)
 IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
@@ -21,17 +23,38 @@ IOU_METRICS = ('mIoU', 'mDice', 'mFscore')
 EVAL_METRICS = OOD_METRICS + IOU_METRICS
 
 
+def check_eval_metrics(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the ``--eval`` names that are no metric (the one check:
+    ``tools/test.py``'s argument parser and :func:`apply_eval_metrics`)."""
+    unknown = [n for n in names if n not in EVAL_METRICS]
+    if unknown:
+        raise ValueError(f'unknown --eval metric(s) {unknown}; valid: {list(EVAL_METRICS)}')
+
+
+def check_picture_args(*, drawing: bool, score_range: Optional[Sequence[float]] = None,
+                       threshold: Optional[str] = None) -> None:
+    """Raise ``ValueError`` for picture settings (``--score-range``, the hook's
+    ``threshold``) without pictures to draw (``drawing``: ``--show-dir``) or a colour range
+    that is not low < high (the one check: ``tools/test.py``'s argument parser and
+    :func:`enable_anomaly_outputs`)."""
+    given = [name for name, value in (('--score-range', score_range), ('--threshold', threshold))
+             if value is not None]
+    if given and not drawing:
+        raise ValueError(f'{" / ".join(given)} change{"s" * (len(given) == 1)} the pictures: '
+                         'add --show-dir')
+    if score_range is not None:
+        resolve_score_range(np.zeros(1), score_range)
+
+
 def apply_eval_metrics(cfg: Config, names: Sequence[str]) -> None:
     """Replace ``cfg.test_evaluator`` with evaluators computing ``names``.
 
     OoD names go to ``OoDMetric`` (keeping the arguments of an ``OoDMetric``
     already in the config, e.g. the SMIYC component-size thresholds), IoU names
-    to mmseg's ``IoUMetric``. Raises ``ValueError`` naming the unknown metrics.
+    to mmseg's ``IoUMetric``. Raises ``ValueError`` naming the unknown metrics
+    (:func:`check_eval_metrics`).
     """
-    unknown = [n for n in names if n not in EVAL_METRICS]
-    if unknown:
-        raise ValueError(f'unknown --eval metric(s) {unknown}; valid names: '
-                         f'{list(EVAL_METRICS)}')
+    check_eval_metrics(names)
     existing = evaluator_list(cfg.get('test_evaluator'))
     ood_names = [n for n in names if n in OOD_METRICS]
     iou_names = [n for n in names if n in IOU_METRICS]
@@ -63,9 +86,8 @@ def enable_anomaly_outputs(cfg: Config,
     (colour map, interval, ...); one is added if there is none. ``score_range``
     (``--score-range``) and ``threshold`` (``--threshold``) override the hook's.
     """
+    check_picture_args(drawing=bool(show_dir), score_range=score_range, threshold=threshold)
     if not show_dir and not out_dir:
-        if score_range is not None or threshold is not None:
-            raise ValueError('--score-range / --threshold change the pictures: add --show-dir')
         return
     hooks = [ConfigDict(h) for h in cfg.get('custom_hooks', []) or []]
     ours = [h for h in hooks if h.get('type') == 'AnomalyVisualizationHook']

@@ -17,7 +17,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.backbones.dinov2 import DINOv2
-from ..models.segmentors.uem_encoder_decoder import split_maps
+from ..models.utils.postprocess import split_maps
 from ..models.utils.scores import anomaly_score
 from .measure import autocast, measure, resident_mib, table_row
 from .twins import mmpretrain_twin, timm_twin

@@ -26,6 +26,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from ..utils.labels import OUTLIER_INDEX
+
 META_OOD_EXCLUDED_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck',
                              'traffic light', 'stop sign')
 DEFAULT_EXCLUDED_CLASSES = META_OOD_EXCLUDED_CLASSES + ('train',)
@@ -138,7 +140,7 @@ def build_outlier_bank(coco_root: str, *,
                        index_file: str = DEFAULT_INDEX_FILE,
                        excluded_classes: Sequence[str] = DEFAULT_EXCLUDED_CLASSES,
                        min_size: int = 480,
-                       mask_value: int = 254,
+                       mask_value: int = OUTLIER_INDEX,
                        overwrite: bool = False,
                        progress: bool = True) -> BankStats:
     """Write the union masks and the index under ``coco_root``; return the counts.

@@ -17,6 +17,8 @@ from mmcv.transforms import BaseTransform
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import TRANSFORMS
 
+from ..utils.labels import IGNORE_INDEX
+
 Pair = Tuple[str, Optional[str]]
 
 
@@ -95,7 +97,7 @@ class LoadOoDAnnotations(BaseTransform):
                  raw_values: Optional[Sequence[int]] = None,
                  label_map: Optional[Dict[int, int]] = None,
                  *,
-                 ignore_index: int = 255,
+                 ignore_index: int = IGNORE_INDEX,
                  imdecode_backend: str = 'pillow',
                  backend_args: Optional[dict] = None) -> None:
         self.raw_values = None if raw_values is None else tuple(int(v) for v in raw_values)

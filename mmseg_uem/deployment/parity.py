@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.segmentors.uem_encoder_decoder import split_maps
+from ..models.utils.postprocess import split_maps
 from ..models.utils.scores import anomaly_score
 
 #: acceptance bound of the anomaly score's max abs difference

@@ -7,7 +7,7 @@ An image goes through the steps of ``UEMEncoderDecoder.predict``, with the netwo
 by the ONNX session: the config's test pipeline (stored in the file, labels not loaded),
 mmseg's ``SegDataPreProcessor`` (normalisation, padding), the sliding windows and their
 average (:func:`~mmseg_uem.models.utils.sliding_window.slide_average`), the un-padding and
-resize of F and O, and the score (:func:`~mmseg_uem.models.segmentors.uem_encoder_decoder.
+resize of F and O, and the score (:func:`~mmseg_uem.models.utils.postprocess.
 prediction_fields`). The result is a list of ``SegDataSample`` with ``pred_sem_seg``,
 ``seg_logits`` and ``pred_anomaly_score``, as the PyTorch model predicts.
 """
@@ -24,11 +24,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..models.segmentors.uem_encoder_decoder import (
-    crop_padding,
-    prediction_fields,
-    restore_original_size,
-)
+from ..models.utils.postprocess import crop_padding, prediction_fields, restore_original_size
 from ..models.utils.scores import check_score_mode
 from ..models.utils.sliding_window import slide_average
 from ..utils.samples import SCORE_MODE_KEY

@@ -21,7 +21,8 @@ from typing import Dict, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..models.segmentors.uem_encoder_decoder import UEMEncoderDecoder, split_maps
+from ..models.segmentors.uem_encoder_decoder import UEMEncoderDecoder
+from ..models.utils.postprocess import split_maps
 from ..models.utils.scores import anomaly_score
 
 OUTPUTS = ('maps', 'scores')

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.labels import IGNORE_INDEX
 from ..utils.samples import score_mode_of
 from .functional.pixel_metrics import split_by_label
 
@@ -242,7 +243,8 @@ def manifest_score(out_dir: str) -> Optional[str]:
         return None
 
 
-def load_pooled_scores(out_dir: str, *, ignore_index: int = 255) -> Tuple[Tensor, Tensor]:
+def load_pooled_scores(out_dir: str, *,
+                       ignore_index: int = IGNORE_INDEX) -> Tuple[Tensor, Tensor]:
     """Pooled positive and negative scores of a run directory (void dropped, checked).
 
     Returns:

@@ -2,14 +2,26 @@
 
 Shape key: B batch, H x W image.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
-from torch import nn
+from torch import Tensor, nn
 
-VOID, OUTLIER = 255, 254
+from ..utils.labels import IGNORE_INDEX as VOID
+from ..utils.labels import OUTLIER_INDEX as OUTLIER
+
+
+def anomaly_sample(score: Tensor, label: Optional[Tensor] = None,
+                   name: str = 'a') -> SegDataSample:
+    """A predicted sample of image ``/data/<name>.png``: ``pred_anomaly_score`` from the
+    (H, W) ``score`` (float32) and, if given, ``gt_sem_seg`` from the (H, W) ``label``."""
+    sample = SegDataSample(metainfo=dict(img_path=f'/data/{name}.png'))
+    sample.pred_anomaly_score = PixelData(data=score[None].float())
+    if label is not None:
+        sample.gt_sem_seg = PixelData(data=label[None].long())
+    return sample
 
 
 def synthetic_batch(batch: int, size: Sequence[int], *, num_classes: int,

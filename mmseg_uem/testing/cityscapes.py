@@ -12,12 +12,13 @@ import numpy as np
 from cityscapesscripts.helpers.labels import labels as CS_LABELS
 from PIL import Image
 
+from ..utils.labels import IGNORE_INDEX
 from .scene import render_street_scene
 
 DEFAULT_CITIES = {'train': ('aachen', 'bochum'), 'val': ('frankfurt',)}
 
 
-def label_id_luts(ignore_index: int = 255) -> Tuple[np.ndarray, np.ndarray]:
+def label_id_luts(ignore_index: int = IGNORE_INDEX) -> Tuple[np.ndarray, np.ndarray]:
     """Lookup tables (256,) uint8 labelId -> trainId and (256, 3) uint8 labelId -> colour.
 
     Built from cityscapesscripts; trainIds 255 and -1 (license plate) become ``ignore_index``.

@@ -14,6 +14,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.labels import IGNORE_INDEX
+
 GAP = 8  # white pixels between panels
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _WHITE, _BLACK = (255, 255, 255), (0, 0, 0)
@@ -95,7 +97,7 @@ def draw_anomaly_panels(image: np.ndarray,
                         cmap: str = 'inferno',
                         classes: Optional[Sequence[str]] = None,
                         palette: Optional[Sequence[Sequence[int]]] = None,
-                        ignore_index: int = 255,
+                        ignore_index: int = IGNORE_INDEX,
                         max_legend: int = 8) -> np.ndarray:
     """One picture of a prediction: titled panels side by side, separated by ``GAP``.
 

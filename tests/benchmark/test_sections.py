@@ -75,7 +75,10 @@ def test_count_flops_by_hand():
 def test_flop_rows_split_the_step():
     imgs, samples = synthetic_batch(1, (28, 42), num_classes=3, device=torch.device('cpu'))
     backbone = DINOv2(ARCH, out_indices=(0, 1, 2, 3))
-    cfgs = {v: segmentor_cfg(v, **SIZES) for v in ('G', 'D-D')}
+    # the 2 x 3 patch grid is pooled to 1 x 1: a training step of one image needs a norm
+    # without batch statistics (the configs' BatchNorm refuses one value per channel)
+    gn = dict(type='GN', num_groups=4, requires_grad=True)
+    cfgs = {v: segmentor_cfg(v, **SIZES, norm_cfg=gn) for v in ('G', 'D-D')}
     rows = flop_rows(backbone, cfgs, imgs, samples)
     assert [r['name'] for r in rows] == ['backbone forward', 'stage-1 step G',
                                          'stage-2 step D-D']

@@ -427,9 +427,11 @@ def test_cfg_options_change_the_stored_config():
 
 
 # ------------------------------------------------------------ DINOv3 (RoPE in the graph)
-def test_dinov3_scores_parity(tmp_path):
+@pytest.mark.parametrize('dynamic_size', [False, True])
+def test_dinov3_scores_parity(tmp_path, dynamic_size):
     """A G-D model on a tiny DINOv3-architecture ViT (RoPE, storage tokens, K-masked qkv
-    bias): the exported anomaly score equals the eager one within the DINOv2 bound."""
+    bias): the exported anomaly score equals the eager one within the DINOv2 bound, at the
+    traced window and, with symbolic H and W, at other multiples of 16 (RoPE in the graph)."""
     torch.manual_seed(0)
     cfg = segmentor_cfg('G-D', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
                         out_indices=(0, 1, 2, 3), channels=16, num_classes=CLASSES,
@@ -446,17 +448,20 @@ def test_dinov3_scores_parity(tmp_path):
     model.eval()
     window = (48, 80)
     path = tmp_path / 'dinov3_gd.onnx'
-    export_onnx(model, str(path), window=window, outputs='scores', batch_size=2)
-    x = torch.randn(2, 3, *window, generator=torch.Generator().manual_seed(5))
-    score, pred = run_session(path, x)
-    with torch.no_grad():
-        maps = model.encode_decode(x, [])
-    inlier = maps[:, :CLASSES]
-    ref = anomaly_score(inlier, maps[:, CLASSES:], mode=model.score)
-    res = compare_predictions(ref, score, inlier.argmax(1, keepdim=True), pred,
-                              reference_scores=inlier)
-    print('DINOv3 G-D scores', res)
-    assert res['score_max_abs'] <= SCORE_TOLERANCE
-    assert res['pred_mismatch_not_tie'] == 0
+    export_onnx(model, str(path), window=window, outputs='scores', batch_size=2,
+                dynamic_size=dynamic_size)
+    sizes = [window, (64, 48), (32, 112)] if dynamic_size else [window]
+    for i, size in enumerate(sizes):
+        x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(5 + i))
+        score, pred = run_session(path, x)
+        with torch.no_grad():
+            maps = model.encode_decode(x, [])
+        inlier = maps[:, :CLASSES]
+        ref = anomaly_score(inlier, maps[:, CLASSES:], mode=model.score)
+        res = compare_predictions(ref, score, inlier.argmax(1, keepdim=True), pred,
+                                  reference_scores=inlier)
+        print('DINOv3 G-D scores', size, 'dynamic' if dynamic_size else 'static', res)
+        assert res['score_max_abs'] <= SCORE_TOLERANCE, size
+        assert res['pred_mismatch_not_tie'] == 0, size
     with pytest.raises(ValueError, match='not a multiple of the backbone patch size 16'):
         check_window(model, (42, 70))

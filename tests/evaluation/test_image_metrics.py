@@ -9,8 +9,6 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from mmseg_uem.evaluation.functional import (
@@ -22,22 +20,16 @@ from mmseg_uem.evaluation.functional import (
     size_binned_recall,
 )
 from mmseg_uem.evaluation.metrics import OoDMetric
+from mmseg_uem.testing.batches import anomaly_sample
 
 VOID = 255
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sample(score, label, name):
-    sample = SegDataSample(metainfo=dict(img_path=f'/data/{name}.png'))
-    sample.pred_anomaly_score = PixelData(data=score[None].float())
-    sample.gt_sem_seg = PixelData(data=label[None].long())
-    return sample
-
-
 def _evaluate(items, **metric_cfg):
     init_default_scope('mmseg')
     evaluator = Evaluator(dict(type='OoDMetric', **metric_cfg))
-    samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
+    samples = [anomaly_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
     for start in range(0, len(samples), 3):
         evaluator.process(data_samples=samples[start:start + 3])
     return evaluator.evaluate(len(samples))

@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 
 from mmseg_uem.evaluation.functional import (
     UndefinedMetricWarning,
@@ -22,15 +20,9 @@ from mmseg_uem.evaluation.functional import (
     split_by_label,
 )
 from mmseg_uem.evaluation.metrics import OoDMetric
+from mmseg_uem.testing.batches import anomaly_sample
 
 VOID = 255
-
-
-def _sample(score: torch.Tensor, label: torch.Tensor, name: str) -> SegDataSample:
-    sample = SegDataSample(metainfo=dict(img_path=f'/data/{name}.png'))
-    sample.pred_anomaly_score = PixelData(data=score[None].float())
-    sample.gt_sem_seg = PixelData(data=label[None].long())
-    return sample
 
 
 def _dataset(num: int = 6, size=(24, 32), seed: int = 0):
@@ -50,7 +42,7 @@ def _dataset(num: int = 6, size=(24, 32), seed: int = 0):
 def _evaluate(items, **metric_cfg):
     init_default_scope('mmseg')
     evaluator = Evaluator(dict(type='OoDMetric', **metric_cfg))
-    samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
+    samples = [anomaly_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
     for start in range(0, len(samples), 4):  # batches of 4
         evaluator.process(data_samples=samples[start:start + 4])
     return evaluator.evaluate(len(samples))
@@ -173,7 +165,7 @@ def _rank_main(rank: int, world: int, port: int, out_dir: str) -> None:
             names = _EXACT_NAMES if mode == 'exact' else ('AP', 'FPR95', 'AUROC', 'AP-img')
             metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2,
                                size_bins=(3, 6))
-            samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
+            samples = [anomaly_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(items)]
             # the DefaultSampler's split: rank r takes samples r, r + world, ...
             metric.process(None, [s.to_dict() for s in samples[rank::world]])
             results[mode] = metric.evaluate(len(samples))
@@ -192,7 +184,7 @@ def test_two_processes_equal_one(tmp_path):
         names = _EXACT_NAMES if mode == 'exact' else ('AP', 'FPR95', 'AUROC', 'AP-img')
         metric = OoDMetric(names, mode=mode, bits=16, min_pred_size=2, min_gt_size=2,
                            size_bins=(3, 6))
-        metric.process(None, [_sample(s, y, f'img_{i:03d}').to_dict()
+        metric.process(None, [anomaly_sample(s, y, f'img_{i:03d}').to_dict()
                               for i, (s, y) in enumerate(items)])
         one[mode] = metric.evaluate(len(items))
     for rank in range(2):
@@ -211,7 +203,7 @@ def test_table_and_operating_point_name_the_score(tmp_path, monkeypatch):
     init_default_scope('mmseg')
     point = tmp_path / 'operating_point.json'
     evaluator = Evaluator(dict(type='OoDMetric', operating_point_file=str(point)))
-    samples = [_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(_dataset(4)[1:])]
+    samples = [anomaly_sample(s, y, f'img_{i:03d}') for i, (s, y) in enumerate(_dataset(4)[1:])]
     for sample in samples:
         sample.pred_anomaly_score.set_metainfo(dict(score_mode='ID'))
     evaluator.process(data_samples=samples)
@@ -222,13 +214,13 @@ def test_table_and_operating_point_name_the_score(tmp_path, monkeypatch):
     assert json.loads(point.read_text())['score'] == 'ID'
     # predictions that do not say: the table says so instead of guessing
     evaluator = Evaluator(dict(type='OoDMetric'))
-    evaluator.process(data_samples=[_sample(s, y, 'x') for s, y in _dataset(2)[1:]])
+    evaluator.process(data_samples=[anomaly_sample(s, y, 'x') for s, y in _dataset(2)[1:]])
     evaluator.evaluate(1)
     assert logged[-1].startswith('OoD metrics of the (unnamed) score')
     assert 'score: not named by the predictions' in logged[-1]
     # two scores in one pool cannot be one metric
     evaluator = Evaluator(dict(type='OoDMetric'))
-    mixed = [_sample(s, y, f'm{i}') for i, (s, y) in enumerate(_dataset(3)[1:])]
+    mixed = [anomaly_sample(s, y, f'm{i}') for i, (s, y) in enumerate(_dataset(3)[1:])]
     mixed[0].pred_anomaly_score.set_metainfo(dict(score_mode='ID'))
     mixed[1].pred_anomaly_score.set_metainfo(dict(score_mode='LLR'))
     evaluator.process(data_samples=mixed)

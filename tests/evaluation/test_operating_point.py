@@ -7,8 +7,6 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 from sklearn.metrics import roc_curve
 
 from mmseg_uem.evaluation.functional import (
@@ -21,6 +19,7 @@ from mmseg_uem.evaluation.operating_point import (
     resolve_threshold,
     save_operating_point,
 )
+from mmseg_uem.testing.batches import anomaly_sample
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
@@ -63,14 +62,6 @@ def test_file_round_trip_and_errors(tmp_path):
         resolve_threshold(str(tmp_path / 'nowhere.json'))
 
 
-def _sample(score, label=None, name='a'):
-    sample = SegDataSample(metainfo=dict(img_path=f'/data/{name}.png'))
-    sample.pred_anomaly_score = PixelData(data=score[None].float())
-    if label is not None:
-        sample.gt_sem_seg = PixelData(data=label[None].long())
-    return sample
-
-
 def test_ood_metric_writes_the_operating_point(tmp_path):
     init_default_scope('mmseg')
     gen = torch.Generator().manual_seed(0)
@@ -78,7 +69,7 @@ def test_ood_metric_writes_the_operating_point(tmp_path):
     score = torch.randn(20, 30, generator=gen) + 2 * label
     path = tmp_path / 'operating_point.json'
     evaluator = Evaluator(dict(type='OoDMetric', operating_point_file=str(path)))
-    evaluator.process(data_samples=[_sample(score, label)])
+    evaluator.process(data_samples=[anomaly_sample(score, label)])
     evaluator.evaluate(1)
     record = json.loads(path.read_text())
     expected = operating_point_from_sorted(sort_scores(score[label == 1]),
@@ -91,9 +82,9 @@ def test_ood_metric_names_the_frames_without_labels():
     init_default_scope('mmseg')
     evaluator = Evaluator(dict(type='OoDMetric'))
     score = torch.zeros(4, 4)
-    evaluator.process(data_samples=[_sample(score, torch.zeros(4, 4), 'labelled'),
-                                    _sample(score, None, 'hidden_1'),
-                                    _sample(score, None, 'hidden_2')])
+    evaluator.process(data_samples=[anomaly_sample(score, torch.zeros(4, 4), 'labelled'),
+                                    anomaly_sample(score, None, 'hidden_1'),
+                                    anomaly_sample(score, None, 'hidden_2')])
     with pytest.raises(ValueError, match=r'2 of 3 images have no labels.*hidden_1.png, '
                                          r'/data/hidden_2.png.*--out'):
         evaluator.evaluate(3)

@@ -31,12 +31,8 @@ crop_size = {crop!r}
 data_preprocessor = dict(
     type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop_size)
-# 10 slots, 4 writes per step: the ring pointers wrap within 3 steps; EM every 2 steps
-gmm = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_interval=2)
-backbone = dict(type='DINOv2', arch=dict(embed_dims=32, num_layers=4, num_heads=2),
-                out_indices=[0, 1, 2, 3], frozen={frozen!r}, init_cfg={backbone_init!r})
-decode_head = dict(type={head!r}, in_channels=[32] * 4, channels=32, final_mlp_channels=None,
-                   num_classes=19, **(dict(gmm_cfg=gmm) if {head!r} == 'GMMHead' else dict()))
+model = {model!r}
+model['data_preprocessor'] = data_preprocessor
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -82,20 +78,33 @@ resume = False
 randomness = dict(seed=0, deterministic=False)
 """
 
-_STAGE1 = """
-model = dict(type='UEMEncoderDecoder', stage=1, data_preprocessor=data_preprocessor,
-             backbone=backbone, decode_head=decode_head, train_cfg=dict(),
-             test_cfg=dict(mode='whole'))
-"""
+#: 10 slots, 4 writes per step: the ring pointers wrap within 3 steps; EM every 2 steps
+GMM = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_interval=2)
 
-_STAGE2 = """
-model = dict(type='UEMEncoderDecoder', stage=2, stage1_checkpoint={stage1!r},
-             data_preprocessor=data_preprocessor, backbone=backbone, decode_head=decode_head,
-             auxiliary_head=dict(type='UEMHead', in_channels=32, mlp_channels=(32, 32, 32),
-                                 classifier={uem!r}, alpha=0.5,
-                                 gmm_cfg=gmm if {uem!r} == 'gmm' else None),
-             train_cfg=dict(), test_cfg=dict(mode='whole', score='LLR'))
-"""
+
+def tiny_model(*, stage: int, head: str, uem: str, stage1: Optional[str], frozen: bool,
+               backbone_init: Optional[dict]) -> dict:
+    """The paper's model config of the variant (:func:`mmseg_uem.testing.models.segmentor_cfg`)
+    at a 4-block, 32-dim ViT with 32 decoder channels and :data:`GMM`, UEM CE weight 0.5.
+
+    The pixel decoder keeps GroupNorm (the head's default), not the configs' BatchNorm: the
+    numerics tests require a step stopped by a non-finite value to leave every buffer as it
+    was, and BatchNorm updates its running statistics in that step's forward, before the
+    check can stop it."""
+    from mmseg_uem.testing.models import segmentor_cfg
+
+    variant = 'G' if head == 'GMMHead' else 'D'
+    if stage == 2:
+        variant += '-' + ('G' if uem == 'gmm' else 'D')
+    cfg = segmentor_cfg(
+        variant, arch=dict(embed_dims=32, num_layers=4, num_heads=2), out_indices=(0, 1, 2, 3),
+        channels=32, final_mlp_channels=None, mlp_channels=(32, 32, 32), gmm_cfg=GMM,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        alpha=0.5 if stage == 2 else None, backbone=dict(frozen=frozen, init_cfg=backbone_init),
+        train_cfg=dict())
+    if stage == 2:
+        cfg['stage1_checkpoint'] = stage1
+    return cfg
 
 
 def make_data(root: Path, *, num_train: int = 4, coco: bool = False,
@@ -135,12 +144,13 @@ def write_config(path: Path, data: Dict[str, str], *, stage: int = 1, max_iters:
     if stage == 2:
         paste = (f"dict(type='AnomalyMix', bank_root={data['coco'] + '/'!r}, prob=0.5, "
                  'outlier_index=254),')
+    model = tiny_model(stage=stage, head=head, uem=uem, stage1=stage1, frozen=frozen,
+                       backbone_init=backbone_init)
     text = _COMMON.format(
         imports=imports, crop=CROP, paste=paste, batch_size=batch_size,
         cityscapes=data['cityscapes'], road_anomaly=data.get('road_anomaly', ''),
         max_iters=max_iters, ckpt_interval=ckpt_interval, custom_hooks=custom_hooks or [],
-        backbone_init=backbone_init, head=head, frozen=frozen)
-    text += _STAGE1 if stage == 1 else _STAGE2.format(stage1=stage1, uem=uem)
+        model=model)
     path.write_text(text)
     return path
 
@@ -159,21 +169,6 @@ def make_stage1_checkpoint(config: Path, out: Path) -> Path:
     model.init_weights()
     torch.save(dict(meta=dict(iter=0), state_dict=model.state_dict()), out)
     return out
-
-
-def fast_in_process(monkeypatch) -> None:
-    """For Runners built in the test process: CPU only, one torch thread (as the
-    subprocesses have, OMP_NUM_THREADS=1: on a loaded 2-core machine two spinning threads
-    make a tiny step 100x slower) and the config logged as its raw text instead of
-    yapf-formatted (~1 s per Runner; only the log / dumped config text differ)."""
-    from mmengine.config import Config
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(Config, 'pretty_text', property(lambda cfg: cfg.text))
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # CPU semantics tested
-    yield
-    torch.set_num_threads(threads)
 
 
 def tool_env() -> dict:

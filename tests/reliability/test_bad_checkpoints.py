@@ -22,7 +22,6 @@ import torch
 from rel_utils import (
     ROOT,
     checkpoint_iters,
-    fast_in_process,
     last_error_line,
     make_data,
     make_stage1_checkpoint,
@@ -36,9 +35,7 @@ from mmseg_uem.utils.checkpoint import CheckpointMismatchError, CheckpointReadEr
 TINY = dict(embed_dims=32, num_layers=4, num_heads=2)
 
 
-@pytest.fixture(autouse=True)
-def _fast(monkeypatch):
-    yield from fast_in_process(monkeypatch)
+pytestmark = pytest.mark.usefixtures('fast_runner')  # Runners built in this process
 
 
 class _Payload:

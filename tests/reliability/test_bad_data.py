@@ -15,12 +15,9 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from rel_utils import ROOT, fast_in_process, make_data, make_stage1_checkpoint, write_config
+from rel_utils import ROOT, make_data, make_stage1_checkpoint, write_config
 
-
-@pytest.fixture(autouse=True)
-def _fast(monkeypatch):
-    yield from fast_in_process(monkeypatch)
+pytestmark = pytest.mark.usefixtures('fast_runner')  # Runners built in this process
 
 
 def _tool(name: str):

@@ -19,7 +19,6 @@ from mmengine.runner import Runner
 from mmseg.registry import MODELS
 from rel_utils import (
     checkpoint_iters,
-    fast_in_process,
     make_data,
     make_stage1_checkpoint,
     write_config,
@@ -43,9 +42,7 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast(monkeypatch):
-    yield from fast_in_process(monkeypatch)
+pytestmark = pytest.mark.usefixtures('fast_runner')  # Runners built in this process
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ of that file (and ``tests/test_docs.py`` then requires the docs to quote the new
 """
 import json
 import os
+import os.path as osp
 import re
 import subprocess
 import sys
@@ -107,3 +108,67 @@ def test_stock_section_configs_and_its_checkpoints(tmp_path, monkeypatch):
     assert ctx.train('x.py', ctx.folder('run')) == str(tmp_path / 'run' / 'iter_7.pth')
     with pytest.raises(FileNotFoundError, match=r'no checkpoint saved in .*empty'):
         context.last_checkpoint(ctx.folder('empty'))
+
+
+def test_dinov3_section_is_the_core_run_with_a_dinov3_backbone():
+    """The dinov3 section's configs differ from the core section's only in the backbone
+    (type DINOv3, LayerScale starting at 1 as the core ViT's), the 176x336 padding of the
+    168x336 crops to whole 16 px patches, and which stage-1 config stage 2 names."""
+    from demo import core, dinov3
+    from mmengine.config import Config
+
+    assert [s.name for s in sections.select_sections(['dinov3'])] == ['dinov3']
+    pairs = [(core.CORE.stage1_config, dinov3.DINOV3.stage1_config),
+             (core.CORE.stage2_config, dinov3.DINOV3.stage2_config),
+             (core.CORE.miou_config, dinov3.DINOV3.miou_config)]
+    for core_config, dinov3_config in pairs:
+        a = Config.fromfile(str(ROOT / core_config)).to_dict()
+        b = Config.fromfile(str(ROOT / dinov3_config)).to_dict()
+        for cfg in (a, b):
+            cfg.pop('stage1_config', None)
+        b.pop('demo_dinov3')  # the override variable of _base_/models/demo_tiny_dinov3.py
+        backbone_a, backbone_b = a['model'].pop('backbone'), b['model'].pop('backbone')
+        assert backbone_a['type'] == 'DINOv2' and backbone_b['type'] == 'DINOv3'
+        assert backbone_b['arch'] == dict(backbone_a['arch'], layer_scale_init=1.0)
+        assert {k: v for k, v in backbone_a.items() if k not in ('type', 'arch')} == \
+            {k: v for k, v in backbone_b.items() if k not in ('type', 'arch')}
+        assert a['model'].pop('data_preprocessor')['size'] == (168, 336)
+        assert b['model'].pop('data_preprocessor')['size'] == (176, 336)
+        assert a == b, dinov3_config
+    assert Config.fromfile(str(ROOT / dinov3.DINOV3.stage2_config)).stage1_config == \
+        dinov3.DINOV3.stage1_config
+
+
+def test_dinov3_section_table_stands_beside_the_core_one(tmp_path, monkeypatch, capsys):
+    """run_dinov3 with the tools stubbed: its folders, and the side-by-side table when the
+    core section ran first."""
+    from demo import dinov3
+
+    ctx = context.DemoContext(str(tmp_path), str(tmp_path / 'data'))
+    trained, tested, starts = [], [], []
+
+    def fake_train(config, work_dir, extra=None, *, stage1=None, label=''):
+        trained.append((config, osp.relpath(work_dir, tmp_path), label))
+        starts.append(stage1 and osp.relpath(stage1, tmp_path))
+        return osp.join(work_dir, 'iter_1.pth')
+
+    def fake_test(config, ckpt, work_dir, metrics, extra=None):
+        tested.append(osp.relpath(work_dir, tmp_path))
+        value = 10.0 + len(tested)
+        return {f'ood/{m}': value for m in metrics} if metrics != ['mIoU'] else {'mIoU': value}
+
+    monkeypatch.setattr(ctx, 'train', fake_train)
+    monkeypatch.setattr(ctx, 'test', fake_test)
+    ctx.results['core'] = {s: {f'ood/{m}': 1.0 for m in ('AP', 'FPR95', 'AUROC')}
+                           for s in SCORES} | {'mIoU': {'stage1': 2.0, 'stage2': 2.0}}
+    results = dinov3.run_dinov3(ctx)
+    assert [t[1:] for t in trained] == [('dinov3_stage1', 'DINOv3 stage 1 '),
+                                        ('dinov3_stage2', 'DINOv3 stage 2 ')]
+    assert starts == [None, osp.join('dinov3_stage1', 'iter_1.pth')]  # stage 2 on stage 1
+    assert tested == ['dinov3_test_ID', 'dinov3_test_OoD', 'dinov3_test_LLR',
+                      'dinov3_miou_stage1', 'dinov3_miou_stage2']
+    assert results['LLR']['ood/AP'] == 13.0 and results['mIoU'] == {'stage1': 14.0,
+                                                                   'stage2': 15.0}
+    out = capsys.readouterr().out
+    assert 'AP DINOv2 (core)' in out and 'AP DINOv3' in out
+    assert re.search(r'LR  \(O_1 - O_0 - max_k F_k\) +\| 1\.00 +\| 1\.00 +\| 1\.00 +\| 13\.00', out)

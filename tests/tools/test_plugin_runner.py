@@ -1,7 +1,6 @@
 """A stock mmseg config + ``custom_imports=['mmseg_uem']`` + one of our modules runs through
 the real tools: train 2 iterations, checkpoint, resume, then ``tools/test.py``."""
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import torch
 from mmseg_uem.testing.cityscapes import make_cityscapes
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tests' / 'reliability'))
+from rel_utils import run_tool  # noqa: E402  (the suite's one tool runner)
 
 CONFIG = """
 custom_imports = dict(imports=['mmseg_uem'], allow_failed_imports=False)
@@ -78,13 +79,6 @@ randomness = dict(seed=0)
 """
 
 
-def _run(*args, cwd):
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 @pytest.mark.slow
 def test_stock_config_trains_resumes_and_tests(tmp_path):
     make_cityscapes(str(tmp_path / 'cityscapes'), size=(64, 128), seed=0,
@@ -93,7 +87,7 @@ def test_stock_config_trains_resumes_and_tests(tmp_path):
     cfg.write_text(CONFIG.format(data_root=str(tmp_path / 'cityscapes')))
     work = tmp_path / 'work'
 
-    _run(ROOT / 'tools' / 'train.py', cfg, '--work-dir', work, cwd=tmp_path)
+    run_tool(ROOT / 'tools' / 'train.py', cfg, '--work-dir', work, cwd=tmp_path, timeout=600)
     ckpt2 = work / 'iter_2.pth'
     assert ckpt2.is_file()
     # mmengine's own checkpoint reloads with weights_only=True (torch >= 2.6).
@@ -101,16 +95,16 @@ def test_stock_config_trains_resumes_and_tests(tmp_path):
     assert state['meta']['iter'] == 2
 
     # Resume: continues at iteration 3 from the saved optimizer and message hub.
-    proc = _run(ROOT / 'tools' / 'train.py', cfg, '--work-dir', work, '--resume',
-                '--cfg-options', 'train_cfg.max_iters=4', cwd=tmp_path)
+    proc = run_tool(ROOT / 'tools' / 'train.py', cfg, '--work-dir', work, '--resume',
+                    '--cfg-options', 'train_cfg.max_iters=4', cwd=tmp_path, timeout=600)
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 0, iter: 2' in log
     assert (work / 'iter_4.pth').is_file()
     resumed = torch.load(work / 'iter_4.pth', map_location='cpu', weights_only=True)
     assert resumed['meta']['iter'] == 4
 
-    proc = _run(ROOT / 'tools' / 'test.py', cfg, work / 'iter_4.pth', '--eval', 'mIoU',
-                '--work-dir', work / 'test', cwd=tmp_path)
+    proc = run_tool(ROOT / 'tools' / 'test.py', cfg, work / 'iter_4.pth', '--eval', 'mIoU',
+                    '--work-dir', work / 'test', cwd=tmp_path, timeout=600)
     results = sorted((work / 'test').rglob('*.json'))
     metrics = json.loads(results[-1].read_text())
     assert set(metrics) >= {'mIoU'}

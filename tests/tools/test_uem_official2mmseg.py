@@ -6,7 +6,6 @@ the paper's RoadAnomaly config on miniature RoadAnomaly frames. The config's sta
 checkpoint does not exist: a converted OoD model is one complete checkpoint.
 """
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,9 @@ from mmseg_uem.testing.official_uem import lightning_checkpoint, official_uem_st
 from mmseg_uem.testing.ood_sets import make_road_anomaly
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'tests' / 'reliability'))
+from rel_utils import run_tool  # noqa: E402  (the suite's one tool runner)
+
 TOOL = ROOT / 'tools' / 'model_converters' / 'uem_official2mmseg.py'
 
 
@@ -30,14 +32,6 @@ class Hparams(dict):
     __setitem__ = __setattr__
 
 
-def _run(*args, cwd, ok=True):
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
-    if ok:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 @pytest.mark.slow
 def test_convert_then_test_road_anomaly(tmp_path):
     hparams = Hparams()
@@ -49,7 +43,7 @@ def test_convert_then_test_road_anomaly(tmp_path):
     torch.save(lightning_checkpoint(state, hyper_parameters=dict(config=hparams)), src)
     dst = tmp_path / 'checkpoints' / 'uem_dd.pth'
 
-    out = _run(TOOL, src, dst, cwd=tmp_path).stdout
+    out = run_tool(TOOL, src, dst, cwd=tmp_path, timeout=600).stdout
     assert re.search(r'official UEM D-D checkpoint, 267 tensors: 267 mapped, 0 checked', out)
     assert f'wrote 267 tensors to {dst}' in out
     assert set(torch.load(dst, weights_only=True)) == {'state_dict', 'meta'}
@@ -63,7 +57,8 @@ def test_convert_then_test_road_anomaly(tmp_path):
             f'model.auxiliary_head.num_inlier_classes=3\nwritten as the config {delta}') in out
     assert f'test: python tools/test.py {delta.relative_to(tmp_path)} {dst}' in out
 
-    wrong = _run(TOOL, src, tmp_path / 'x.pth', '--variant', 'G-D', cwd=tmp_path, ok=False)
+    wrong = run_tool(TOOL, src, tmp_path / 'x.pth', '--variant', 'G-D', cwd=tmp_path,
+                     check=False, timeout=600)
     assert wrong.returncode != 0
     assert 'is a D-D checkpoint, not G-D' in wrong.stderr
     assert not (tmp_path / 'x.pth').exists()
@@ -73,8 +68,9 @@ def test_convert_then_test_road_anomaly(tmp_path):
         f'test_dataloader.dataset.data_root={tmp_path / "RoadAnomaly_jpg"}',
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
     assert not (tmp_path / 'work_dirs').exists()  # the config's stage-1 file is absent
-    test = _run(ROOT / 'tools' / 'test.py', delta, dst, '--eval', 'AP', 'FPR95',
-                '--work-dir', tmp_path / 'work', '--cfg-options', *cfg_options, cwd=tmp_path)
+    test = run_tool(ROOT / 'tools' / 'test.py', delta, dst, '--eval', 'AP', 'FPR95',
+                    '--work-dir', tmp_path / 'work', '--cfg-options', *cfg_options,
+                    cwd=tmp_path, timeout=600)
     log = test.stdout + test.stderr
     assert re.search(r'AP: \d+\.\d+', log) and re.search(r'FPR95: \d+\.\d+', log), log[-2000:]
     assert 'does not fit the model' not in log and 'mismatch' not in log, log[-3000:]

@@ -29,12 +29,14 @@ from cityscapesscripts.helpers.labels import labels as CS_LABELS
 from PIL import Image
 from tqdm import tqdm
 
+from mmseg_uem.utils.labels import IGNORE_INDEX
+
 LABEL_IDS_SUFFIX = '_gtFine_labelIds.png'
 TRAIN_IDS_SUFFIX = '_gtFine_labelTrainIds.png'
 IMG_SUFFIX = '_leftImg8bit.png'
 
 
-def train_id_lut(ignore_index: int = 255) -> np.ndarray:
+def train_id_lut(ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """(256,) uint8 table labelId -> trainId; ids without a train class map to ignore_index."""
     lut = np.full(256, ignore_index, np.uint8)
     for label in CS_LABELS:

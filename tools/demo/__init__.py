@@ -16,6 +16,8 @@ first under ``<work_dir>/data``:
 - ``stock``: a UEM on a stock mmseg segmentor (``stock.py``): mmseg's
   DeepLabV3+ trained as mmseg trains it, a D-D UEM on its frozen checkpoint, the stock
   model's MSP / MaxLogit / Energy against the UEM's scores, mIoU before and after.
+- ``dinov3`` (``dinov3.py``): the core section's two stages and scores on a tiny
+  DINOv3-architecture ViT (RoPE, storage tokens, LayerScale), beside the core table.
 
 A section is ``DemoSection(name, help, run, requires)`` (``context.py``): ``run(ctx)`` takes
 the ``DemoContext``, prints its table and returns its numbers (a json-able dict, stored in

@@ -106,10 +106,13 @@ class DemoContext:
                                f'log: {log_file}\n{tail}')
 
     def train(self, config: str, work_dir: str, extra: Optional[List[str]] = None, *,
-              label: str = '') -> str:
-        """``tools/train.py config --work-dir work_dir``; returns the checkpoint the run saved
+              stage1: Optional[str] = None, label: str = '') -> str:
+        """``tools/train.py config --work-dir work_dir`` (with ``stage1``: started from that
+        stage-1 checkpoint, ``model.stage1_checkpoint``); returns the checkpoint the run saved
         last (mmengine's ``last_checkpoint`` in ``work_dir``)."""
         os.makedirs(work_dir, exist_ok=True)
+        if stage1 is not None:
+            extra = ['--cfg-options', f'model.stage1_checkpoint={stage1}'] + (extra or [])
         self.run_tool(['tools/train.py', config, '--work-dir', work_dir] + (extra or []),
                       osp.join(work_dir, 'train.log'), label=label)
         return last_checkpoint(work_dir)

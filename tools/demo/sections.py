@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .context import ROOT, DemoContext, DemoSection, log, make_data
 from .core import run_core
+from .dinov3 import run_dinov3
 from .stock import run_stock
 from .table4 import run_table4
 
@@ -16,6 +17,8 @@ SECTIONS: List[DemoSection] = [
                 'with each one\'s score, mIoU before / after', run_table4, requires=('core', )),
     DemoSection('stock', 'a UEM on a stock mmseg DeepLabV3+: its MSP / MaxLogit / Energy vs '
                 'the UEM, mIoU before and after', run_stock),
+    DemoSection('dinov3', 'stage 1 + stage 2 (G-D) on a tiny DINOv3-architecture ViT (RoPE, '
+                'storage tokens, LayerScale), its table beside the core one', run_dinov3),
 ]
 
 

@@ -37,8 +37,7 @@ def run_stock(ctx: DemoContext) -> dict:
         'Cityscapes, trained as mmseg trains it')
     stock_ckpt = ctx.train(STOCK_CONFIG, ctx.folder(STOCK_DIR), label='stock ')
     log('stock: D-D UEM on the frozen stock checkpoint (its auxiliary head replaced)')
-    uem_ckpt = ctx.train(UEM_CONFIG, ctx.folder(UEM_DIR),
-                         ['--cfg-options', f'model.stage1_checkpoint={stock_ckpt}'],
+    uem_ckpt = ctx.train(UEM_CONFIG, ctx.folder(UEM_DIR), stage1=stock_ckpt,
                          label='stock UEM ')
 
     results = {}

@@ -58,8 +58,7 @@ def run_table4(ctx: DemoContext) -> dict:
     for method, (train_cfg, miou_cfg, score, trains) in METHODS.items():
         tag = method.split()[0].lower()
         log(f'{method} from the D network ({trains} trains)')
-        ckpt = ctx.train(cfg(train_cfg), ctx.folder('table4', tag),
-                         ['--cfg-options', f'model.stage1_checkpoint={d_ckpt}'],
+        ckpt = ctx.train(cfg(train_cfg), ctx.folder('table4', tag), stage1=d_ckpt,
                          label=f'{tag} ')
         metrics = ctx.test(cfg(train_cfg), ckpt, ctx.folder('table4', f'test_{tag}'),
                            list(OOD_METRICS))

@@ -19,6 +19,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmseg.registry import TRANSFORMS
 
+from ...utils.labels import OUTLIER_INDEX
 from ..coco_outliers import DEFAULT_INDEX_FILE
 
 
@@ -60,7 +61,7 @@ class AnomalyMix(BaseTransform):
                  *,
                  index_file: str = DEFAULT_INDEX_FILE,
                  prob: float = 0.2,
-                 outlier_index: int = 254,
+                 outlier_index: int = OUTLIER_INDEX,
                  scale_range: Optional[Tuple[float, float]] = None,
                  fit: str = 'skip',
                  imdecode_backend: str = 'cv2',

@@ -16,6 +16,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from ...utils.labels import IGNORE_INDEX
+
 
 def center_padding(size: Sequence[int], target: Sequence[int]) -> Tuple[int, int, int, int]:
     """(top, bottom, left, right) padding from (h, w) to at least (H, W), centred as
@@ -51,7 +53,7 @@ class CenterPad(BaseTransform):
             them as they are and records ``img_padding_size``. Default True.
     """
 
-    def __init__(self, size: Sequence[int], *, pad_val: float = 0, seg_pad_val: int = 255,
+    def __init__(self, size: Sequence[int], *, pad_val: float = 0, seg_pad_val: int = IGNORE_INDEX,
                  pad_seg: bool = True) -> None:
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f'size must be (H, W) with positive sides, got {size}')

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ...utils.labels import IGNORE_INDEX
+
 #: the SMIYC component metrics (the one list of their names)
 COMPONENT_METRICS = ('sIoU', 'PPV', 'mF1')
 SIOU_TAUS = tuple(np.linspace(0.25, 0.75, 11))
@@ -48,7 +50,7 @@ def _squeeze_2d(x: np.ndarray, what: str) -> np.ndarray:
 
 
 def image_components(scores: ArrayLike, labels: ArrayLike, *, threshold: float,
-                     ignore_index: int = 255, min_pred_size: int = 500,
+                     ignore_index: int = IGNORE_INDEX, min_pred_size: int = 500,
                      min_gt_size: int = 100) -> Dict[str, np.ndarray]:
     """sIoU of each GT component and PPV of each predicted component of one image.
 
@@ -130,7 +132,7 @@ def aggregate_components(images: Sequence[Dict[str, np.ndarray]], *,
 
 
 def component_metrics(score_maps: Sequence[ArrayLike], label_maps: Sequence[ArrayLike], *,
-                      threshold: float, ignore_index: int = 255, min_pred_size: int = 500,
+                      threshold: float, ignore_index: int = IGNORE_INDEX, min_pred_size: int = 500,
                       min_gt_size: int = 100,
                       taus: Sequence[float] = SIOU_TAUS) -> Dict[str, float]:
     """sIoU, PPV and mean F1 of a dataset at a given pixel threshold.

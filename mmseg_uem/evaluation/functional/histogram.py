@@ -26,6 +26,7 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import Tensor
 
+from ...utils.labels import IGNORE_INDEX
 from .pixel_metrics import (
     PIXEL_METRICS,
     UndefinedMetricWarning,
@@ -103,7 +104,8 @@ class ScoreHistogram:
 
     @classmethod
     def from_scores(cls, scores: Tensor, labels: Tensor, *, bits: int = 20,
-                    ignore_index: int = 255, name: Optional[str] = None) -> 'ScoreHistogram':
+                    ignore_index: int = IGNORE_INDEX,
+                    name: Optional[str] = None) -> 'ScoreHistogram':
         """Histogram of the valid pixels (label 0 or 1) of one image or a whole set.
 
         Args:
@@ -235,7 +237,7 @@ class ScoreHistogram:
 
 
 def histogram_metrics(scores: Tensor, labels: Tensor, *, bits: int = 20, tpr: float = 0.95,
-                      ignore_index: int = 255,
+                      ignore_index: int = IGNORE_INDEX,
                       metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
     """Binned AP / AUROC / FPR with bounds for one set of pixels; see :class:`ScoreHistogram`."""
     hist = ScoreHistogram.from_scores(scores, labels, bits=bits, ignore_index=ignore_index)

@@ -29,6 +29,7 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
+from ...utils.labels import IGNORE_INDEX
 from .component_metrics import EIGHT_CONNECTED
 from .pixel_metrics import PIXEL_METRICS, metrics_from_sorted, sort_scores, split_by_label
 
@@ -45,7 +46,7 @@ FOUND_SIOU = 0.5
 
 
 def image_pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95,
-                        ignore_index: int = 255,
+                        ignore_index: int = IGNORE_INDEX,
                         name: Optional[str] = None) -> Optional[Dict[str, float]]:
     """AP, FPR at ``tpr`` and AUROC of one image (void dropped), or None if the image lacks
     anomaly or inlier pixels (the metrics are undefined there).
@@ -127,7 +128,7 @@ def size_binned_recall(gt_sizes: Sequence[np.ndarray], sious: Sequence[np.ndarra
 
 
 def frame_false_alarm(scores: Tensor, labels: Tensor, *, threshold: float,
-                      ignore_index: int = 255, min_pred_size: int = 500) -> Dict[str, int]:
+                      ignore_index: int = IGNORE_INDEX, min_pred_size: int = 500) -> Dict[str, int]:
     """Predicted components and flagged pixels of one frame at ``threshold``.
 
     Args:
@@ -161,7 +162,7 @@ def false_alarm_rate(frames: Sequence[Dict[str, int]]) -> Dict[str, float]:
             'FA-px': sum(f['flagged'] for f in frames) / valid if valid else nan}
 
 
-def is_inlier_frame(labels: Tensor, *, ignore_index: int = 255) -> bool:
+def is_inlier_frame(labels: Tensor, *, ignore_index: int = IGNORE_INDEX) -> bool:
     """True if a frame has inlier pixels and no anomaly pixel (a ``FA-img`` frame)."""
     return not bool((labels == 1).any()) and bool((labels == 0).any())
 

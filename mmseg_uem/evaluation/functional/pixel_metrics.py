@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...utils.labels import IGNORE_INDEX
+
 #: the pixel metrics, in the order the tools report them (the one list of their names)
 PIXEL_METRICS = ('AP', 'FPR95', 'AUROC')
 
@@ -58,7 +60,8 @@ def check_scores(scores: Tensor, *, name: Optional[str] = None) -> None:
         raise ValueError(f'{num_nan} NaN anomaly score(s){_where(name)}; NaN has no rank.')
 
 
-def check_labels(labels: Tensor, *, ignore_index: int = 255, name: Optional[str] = None) -> None:
+def check_labels(labels: Tensor, *, ignore_index: int = IGNORE_INDEX,
+                 name: Optional[str] = None) -> None:
     """Raise ``ValueError`` unless every label is 0 (inlier), 1 (anomaly) or ``ignore_index``.
 
     Other values mean a label file read as colour or a missing remap (e.g. RoadAnomaly's 2).
@@ -78,7 +81,7 @@ def check_labels(labels: Tensor, *, ignore_index: int = 255, name: Optional[str]
                          'remap the dataset labels to 0 inlier / 1 anomaly / ignore_index void.')
 
 
-def split_by_label(scores: Tensor, labels: Tensor, *, ignore_index: int = 255,
+def split_by_label(scores: Tensor, labels: Tensor, *, ignore_index: int = IGNORE_INDEX,
                    name: Optional[str] = None) -> Tuple[Tensor, Tensor]:
     """Validate and split the scores of valid pixels into positives and negatives.
 
@@ -232,7 +235,8 @@ def operating_point_from_sorted(pos: Tensor, neg: Tensor, *,
                 fpr=int(r['fp'][k]) / num_neg if num_neg else float('nan'))
 
 
-def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95, ignore_index: int = 255,
+def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95,
+                  ignore_index: int = IGNORE_INDEX,
                   metrics: Sequence[str] = PIXEL_METRICS) -> Dict[str, float]:
     """Exact AP, AUROC and FPR at ``tpr`` of pooled pixels (void dropped).
 
@@ -251,18 +255,18 @@ def pixel_metrics(scores: Tensor, labels: Tensor, *, tpr: float = 0.95, ignore_i
                                tpr=tpr, metrics=metrics)
 
 
-def average_precision(scores: Tensor, labels: Tensor, *, ignore_index: int = 255) -> float:
+def average_precision(scores: Tensor, labels: Tensor, *, ignore_index: int = IGNORE_INDEX) -> float:
     """Pixel AP (sklearn's step rule); see :func:`pixel_metrics`."""
     return pixel_metrics(scores, labels, ignore_index=ignore_index, metrics=('AP',))['AP']
 
 
-def auroc(scores: Tensor, labels: Tensor, *, ignore_index: int = 255) -> float:
+def auroc(scores: Tensor, labels: Tensor, *, ignore_index: int = IGNORE_INDEX) -> float:
     """Area under the ROC curve (ties half credit); see :func:`pixel_metrics`."""
     return pixel_metrics(scores, labels, ignore_index=ignore_index, metrics=('AUROC',))['AUROC']
 
 
 def fpr_at_tpr(scores: Tensor, labels: Tensor, *, tpr: float = 0.95,
-               ignore_index: int = 255) -> float:
+               ignore_index: int = IGNORE_INDEX) -> float:
     """FPR at the first threshold whose TPR >= ``tpr``; see :func:`pixel_metrics`."""
     return pixel_metrics(scores, labels, tpr=tpr, ignore_index=ignore_index,
                          metrics=('FPR95',))['FPR95']

@@ -31,6 +31,7 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from torch import Tensor
 
+from ...utils.labels import IGNORE_INDEX
 from ...utils.samples import score_mode_of
 from ..functional import (
     COCO_SIZE_BINS,
@@ -118,7 +119,7 @@ class OoDMetric(BaseMetric):
                  ood_metrics: Union[str, Sequence[str]] = PIXEL_METRICS,
                  *,
                  tpr: float = 0.95,
-                 ignore_index: int = 255,
+                 ignore_index: int = IGNORE_INDEX,
                  mode: str = 'exact',
                  bits: int = 20,
                  resize_scores: bool = False,

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, SampleList
 from torch import Tensor, nn
 
 from .linear_head import LinearDecoderHead
@@ -51,6 +52,7 @@ class AbstentionLinearHead(LinearDecoderHead):
         """Backbone maps -> class logits F (B, K, 4h, 4w), the abstention channel left out."""
         return self.forward_with_abstention(inputs)[:, :self.num_classes]
 
-    def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: OptConfigType = None) -> dict:
         """Losses of ``loss_decode`` on the K + 1 channels."""
         return self.loss_by_feat(self.forward_with_abstention(inputs), batch_data_samples)

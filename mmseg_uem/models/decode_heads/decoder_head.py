@@ -9,8 +9,10 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import CrossEntropyLoss
 from mmseg.models.losses.cross_entropy_loss import cross_entropy
 from mmseg.models.utils import resize
+from mmseg.utils import SampleList
 from torch import Tensor, nn
 
+from ...utils.labels import OUTLIER_INDEX
 from ..utils.checks import check_finite, check_train_labels
 from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 
@@ -18,8 +20,10 @@ from .pixel_decoder import UEMPixelDecoder, decoder_in_channels
 class PixelDecoderHead(BaseDecodeHead):
     """``UEMPixelDecoder`` + a classifier that subclasses add; pasted outliers ignored.
 
-    Defaults follow the public code: GroupNorm (32 groups) in the decoder and a CE averaged
-    over the non-ignored pixels (``avg_non_ignore=True``, as ``F.cross_entropy``).
+    Defaults: GroupNorm (32 groups) in the decoder (the public code and the configs use
+    SyncBN; GroupNorm needs no conversion for a single-GPU or CPU run) and, as the public
+    code, a CE averaged over the non-ignored pixels (``avg_non_ignore=True``, as
+    ``F.cross_entropy``).
     ``loss_by_feat`` is mmseg's without its host synchronisations (the non-ignored count and
     the accuracy stay on the device).
 
@@ -36,7 +40,7 @@ class PixelDecoderHead(BaseDecodeHead):
     """
 
     def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
-                 num_classes: int = 19, outlier_index: int = 254,
+                 num_classes: int = 19, outlier_index: int = OUTLIER_INDEX,
                  pyramid: str = 'simple', final_mlp_channels: Optional[int] = 512,
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  input_transform: str = 'multiple_select', dropout_ratio: float = 0.0,
@@ -77,7 +81,7 @@ class PixelDecoderHead(BaseDecodeHead):
             keep = keep | (labels == self.outlier_index)
         return torch.where(keep, labels, torch.full_like(labels, self.ignore_index))
 
-    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples) -> dict:
+    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList) -> dict:
         """mmseg's ``BaseDecodeHead.loss_by_feat`` (losses of ``loss_decode`` on the scores
         upsampled to the labels, plus ``acc_seg``) without host synchronisation. A label map
         of the wrong size, channels or values is an error naming its file; non-finite scores

@@ -5,8 +5,10 @@ Shape key: B batch, K classes, P = B*h*w pixels, h x w embedding grid.
 from typing import Optional, Sequence
 
 from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, SampleList
 from torch import Tensor
 
+from ...utils.labels import OUTLIER_INDEX
 from .decoder_head import PixelDecoderHead
 from .gmm_classifier import GMMOutput, build_gmm_classifier, grid_labels
 
@@ -32,7 +34,7 @@ class GMMHead(PixelDecoderHead):
     """
 
     def __init__(self, in_channels: Sequence[int], channels: int = 256, *,
-                 num_classes: int = 19, outlier_index: int = 254,
+                 num_classes: int = 19, outlier_index: int = OUTLIER_INDEX,
                  pyramid: str = 'simple', final_mlp_channels: Optional[int] = 512,
                  contrast_weight: float = 0.01, gmm_cfg: Optional[dict] = None,
                  in_index: Sequence[int] = (0, 1, 2, 3),
@@ -55,7 +57,8 @@ class GMMHead(PixelDecoderHead):
         """Backbone maps -> class scores F (B, K, 4h, 4w) ('none': (B, K, h_0, w_0)), float32."""
         return self._decode(inputs).scores
 
-    def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: OptConfigType = None) -> dict:
         """CE + contrast losses; EM memory update when in train mode. A label map of the
         wrong size, channels or values is an error naming its file; non-finite class scores
         stop training (before the EM update and the optimizer step). Inside

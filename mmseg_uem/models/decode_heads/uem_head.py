@@ -16,9 +16,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, SampleList
 from torch import Tensor
 
+from ...utils.labels import OUTLIER_INDEX
 from ..utils.checks import check_finite
+from ..utils.numerics import masked_mean
 from ..utils.scores import likelihood_ratio
 from .gmm_classifier import GMMOutput, build_gmm_classifier, grid_labels
 
@@ -48,7 +51,8 @@ class UEMHead(BaseDecodeHead):
 
     def __init__(self, in_channels: int = 768, *,
                  mlp_channels: Sequence[int] = (512, 512, 256), classifier: str = 'linear',
-                 num_inlier_classes: int = 19, outlier_index: int = 254, alpha: float = 0.5,
+                 num_inlier_classes: int = 19, outlier_index: int = OUTLIER_INDEX,
+                 alpha: float = 0.5,
                  contrast_weight: float = 0.01, gmm_cfg: Optional[dict] = None,
                  in_index: int = -1, dropout_ratio: float = 0.0,
                  init_cfg: Optional[dict] = None, **kwargs) -> None:
@@ -97,7 +101,8 @@ class UEMHead(BaseDecodeHead):
         """Backbone maps -> UEM scores O (B, 2, h, w); O[:, 1] outlier, O[:, 0] inlier."""
         return self._classify(inputs)[0]
 
-    def loss(self, inputs, batch_data_samples, train_cfg=None) -> dict:
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: OptConfigType = None) -> dict:
         raise RuntimeError('UEMHead is trained through the likelihood ratio and needs the '
                            'frozen inlier scores: call loss_by_uem(inputs, inlier_scores, '
                            'batch_data_samples) (UEMEncoderDecoder does).')
@@ -112,7 +117,7 @@ class UEMHead(BaseDecodeHead):
         return torch.where(labels == self.outlier_index, torch.ones_like(labels), t)
 
     def loss_by_uem(self, inputs: Sequence[Tensor], inlier_scores: Tensor,
-                    batch_data_samples, train_cfg=None) -> dict:
+                    batch_data_samples: SampleList, train_cfg: OptConfigType = None) -> dict:
         """Stage-2 losses.
 
         Args:
@@ -153,10 +158,7 @@ class UEMHead(BaseDecodeHead):
 
 
 def _masked_bce(logits: Tensor, target: Tensor, valid: Tensor) -> Tensor:
-    """Mean BCE-with-logits over ``valid`` pixels; 0 (with a graph) when there are none.
-
-    Masked sum over the count (at least 1): no host synchronisation."""
-    weight = valid.to(logits.dtype)
-    total = F.binary_cross_entropy_with_logits(logits, target.float() * weight, weight=weight,
-                                               reduction='sum')
-    return total / weight.sum().clamp(min=1)
+    """Mean BCE-with-logits over ``valid`` pixels; 0 (with a graph) when there are none
+    (:func:`~mmseg_uem.models.utils.numerics.masked_mean`: no host synchronisation)."""
+    return masked_mean(F.binary_cross_entropy_with_logits(
+        logits, torch.where(valid, target.to(logits.dtype), 0.0), reduction='none'), valid)

@@ -12,14 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-
-def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values`` over ``mask`` (same shape); 0 (with a graph) when the mask is empty.
-
-    A masked sum over the count (at least 1), not boolean indexing: no host synchronisation.
-    Values off the mask never enter the sum (a -inf there gives no NaN).
-    """
-    return torch.where(mask, values, values.new_zeros(())).sum() / mask.sum().clamp(min=1)
+from ...utils.labels import IGNORE_INDEX, OUTLIER_INDEX
+from ..utils.numerics import compute_dtype
 
 
 class OutlierLoss(nn.Module):
@@ -37,7 +31,7 @@ class OutlierLoss(nn.Module):
     #: read by ``PixelDecoderHead``: give this loss the labels with outliers kept
     uses_outlier_label = True
 
-    def __init__(self, *, outlier_index: int = 254, ignore_index: int = 255,
+    def __init__(self, *, outlier_index: int = OUTLIER_INDEX, ignore_index: int = IGNORE_INDEX,
                  loss_weight: float = 1.0, loss_name: str) -> None:
         super().__init__()
         if not loss_name.startswith('loss_'):
@@ -70,7 +64,7 @@ class OutlierLoss(nn.Module):
         outlier = label == self.outlier_index
         inlier = (label != ignore) & ~outlier
         with torch.autocast(cls_score.device.type, enabled=False):
-            scores = cls_score if cls_score.dtype == torch.float64 else cls_score.float()
+            scores = cls_score.to(compute_dtype(cls_score))
             return self.loss_weight * self.outlier_loss(scores, label, inlier=inlier,
                                                         outlier=outlier)
 

@@ -28,9 +28,11 @@ from mmseg.registry import MODELS
 from torch import Tensor
 from torch.nn import functional as F
 
+from ...utils.labels import IGNORE_INDEX, OUTLIER_INDEX
+from ..utils.numerics import masked_mean
 from ..utils.scores import anomaly_score
 from ..utils.smoothing import gaussian_blur
-from .outlier_loss import OutlierLoss, masked_mean
+from .outlier_loss import OutlierLoss
 
 
 def _energy(scores: Tensor, num_classes: int) -> Tensor:
@@ -61,8 +63,8 @@ class PEBALEnergyLoss(OutlierLoss):
 
     def __init__(self, *, num_classes: int = 19, inlier_margin: float = -12.0,
                  outlier_margin: float = -6.0, sparsity_weight: float = 5e-4,
-                 smoothness_weight: float = 3e-6, outlier_index: int = 254,
-                 ignore_index: int = 255, loss_weight: float = 0.1,
+                 smoothness_weight: float = 3e-6, outlier_index: int = OUTLIER_INDEX,
+                 ignore_index: int = IGNORE_INDEX, loss_weight: float = 0.1,
                  loss_name: str = 'loss_energy') -> None:
         super().__init__(outlier_index=outlier_index, ignore_index=ignore_index,
                          loss_weight=loss_weight, loss_name=loss_name)
@@ -100,8 +102,8 @@ class PEBALAbstentionLoss(OutlierLoss):
     """
 
     def __init__(self, *, num_classes: int = 19, outlier_reg: float = 0.1,
-                 blur_kernel: int = 7, blur_sigma: float = 1.0, outlier_index: int = 254,
-                 ignore_index: int = 255, loss_weight: float = 1.0,
+                 blur_kernel: int = 7, blur_sigma: float = 1.0, outlier_index: int = OUTLIER_INDEX,
+                 ignore_index: int = IGNORE_INDEX, loss_weight: float = 1.0,
                  loss_name: str = 'loss_abstention') -> None:
         super().__init__(outlier_index=outlier_index, ignore_index=ignore_index,
                          loss_weight=loss_weight, loss_name=loss_name)

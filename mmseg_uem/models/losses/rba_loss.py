@@ -22,8 +22,10 @@ from mmseg.registry import MODELS
 from torch import Tensor
 from torch.nn import functional as F
 
+from ...utils.labels import IGNORE_INDEX, OUTLIER_INDEX
+from ..utils.numerics import masked_mean
 from ..utils.scores import anomaly_score
-from .outlier_loss import OutlierLoss, masked_mean
+from .outlier_loss import OutlierLoss
 
 
 @MODELS.register_module()
@@ -40,7 +42,8 @@ class RbAOutlierLoss(OutlierLoss):
     """
 
     def __init__(self, *, inlier_margin: float = -1.0, outlier_margin: float = -0.1,
-                 outlier_index: int = 254, ignore_index: int = 255, loss_weight: float = 1.0,
+                 outlier_index: int = OUTLIER_INDEX, ignore_index: int = IGNORE_INDEX,
+                 loss_weight: float = 1.0,
                  loss_name: str = 'loss_rba') -> None:
         super().__init__(outlier_index=outlier_index, ignore_index=ignore_index,
                          loss_weight=loss_weight, loss_name=loss_name)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .numerics import compute_dtype
+
 
 def group_counts(groups: Tensor, num_groups: int) -> Tensor:
     """(G,) long number of entries of ``groups`` (long, values in [0, G)) equal to each id.
@@ -22,11 +24,6 @@ def group_counts(groups: Tensor, num_groups: int) -> Tensor:
     back to size its output, this adds ones into a buffer of the known size."""
     ones = torch.ones_like(groups, dtype=torch.long)
     return groups.new_zeros(num_groups, dtype=torch.long).index_add_(0, groups.long(), ones)
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """float64 stays float64; every lower precision is computed in float32."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def diagonal_gaussian_log_prob(x: Tensor, means: Tensor, stds: Tensor) -> Tensor:
@@ -50,7 +47,7 @@ def diagonal_gaussian_log_prob(x: Tensor, means: Tensor, stds: Tensor) -> Tensor
                          f'{tuple(means.shape)}, {tuple(stds.shape)}')
     if x.shape[1] != means.shape[1]:
         raise ValueError(f'feature dims differ: x has {x.shape[1]}, means {means.shape[1]}')
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     with torch.autocast(x.device.type, enabled=False):
         x = x.to(dtype)
         means, stds = means.to(dtype), stds.to(dtype)
@@ -177,7 +174,7 @@ def em_update(
     Returns:
         (means', stds'), each (M, D), float32 (float64 for float64 inputs).
     """
-    dtype = _compute_dtype(memory)
+    dtype = compute_dtype(memory)
     with torch.autocast(memory.device.type, enabled=False):
         memory = memory.to(dtype)
         slots = memory.shape[1]

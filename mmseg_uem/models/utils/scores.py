@@ -32,6 +32,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .numerics import compute_dtype
 from .smoothing import gaussian_blur
 
 SCORE_MODES = ('LLR', 'ID', 'OoD', 'O1', 'MSP', 'MaxLogit', 'Energy', 'RbA', 'PEBAL')
@@ -84,7 +85,7 @@ def anomaly_score(
         raise ValueError(f'unknown anomaly score mode {mode!r}; valid modes: {SCORE_MODES}')
     if inlier_scores.dim() != 4:
         raise ValueError(f'inlier_scores must be (B, K, H, W), got {tuple(inlier_scores.shape)}')
-    f = inlier_scores if inlier_scores.dtype == torch.float64 else inlier_scores.float()
+    f = inlier_scores.to(compute_dtype(inlier_scores))
     if mode in UEM_SCORE_MODES:
         if uem_scores is None:
             raise ValueError(f'mode {mode!r} needs the UEM scores O (B, 2, H, W); got None')

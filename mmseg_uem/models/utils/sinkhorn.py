@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .gmm import group_counts
+from .numerics import compute_dtype
 
 
 @torch.no_grad()
@@ -45,7 +46,7 @@ def sinkhorn_knopp(
     if num_iters < 1 or epsilon <= 0:
         raise ValueError(f'need num_iters >= 1 and epsilon > 0, got {num_iters}, {epsilon}')
     num_rows, num_cols = scores.shape
-    dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(scores)
     with torch.autocast(scores.device.type, enabled=False):
         log_q = scores.to(dtype)
         if num_rows == 0:
@@ -111,7 +112,7 @@ def grouped_sinkhorn_knopp(
     if num_iters < 1 or epsilon <= 0:
         raise ValueError(f'need num_iters >= 1 and epsilon > 0, got {num_iters}, {epsilon}')
     num_cols = scores.shape[1]
-    dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(scores)
     with torch.autocast(scores.device.type, enabled=False):
         log_q = scores.to(dtype)
         if log_q.shape[0] == 0:

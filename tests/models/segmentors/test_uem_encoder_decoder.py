@@ -16,7 +16,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_uem  # noqa: F401  (registers the modules)
-from mmseg_uem.models.segmentors import window_grid
+from mmseg_uem.models.utils import window_grid
 from mmseg_uem.testing.models import segmentor_cfg
 from mmseg_uem.utils.checkpoint import CheckpointMismatchError
 

@@ -141,15 +141,17 @@ class UEMInferencer(MMSegInferencer):
         return model.to(device).eval()
 
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
-        if checkpoint is not None and 'dataset_meta' not in (checkpoint.get('meta') or {}):
-            # the class names of the model's training set, instead of mmseg's warning and
-            # its Cityscapes default (a converted or hand-made checkpoint names none)
-            checkpoint = dict(checkpoint, meta=dict(checkpoint.get('meta') or {},
-                                                    dataset_meta=_inlier_metainfo(cfg, model)))
         if checkpoint is not None:
             config = getattr(cfg, 'filename', None) or 'the config'
             check_segmentor_checkpoint(model, checkpoint, path=self._weights,
                                        target=f'the model of {config}')
+            meta = checkpoint.get('meta') if 'state_dict' in checkpoint else None
+            if 'dataset_meta' not in (meta or {}):
+                # the class names of the model's training set, instead of mmseg's warning
+                # and its Cityscapes default (a converted or hand-made file names none)
+                state = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
+                checkpoint = dict(state_dict=state, meta=dict(
+                    meta or {}, dataset_meta=_inlier_metainfo(cfg, model)))
         super()._load_weights_to_model(model, checkpoint, cfg)
 
     def _init_visualizer(self, cfg):

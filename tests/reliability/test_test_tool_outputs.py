@@ -13,6 +13,7 @@ from rel_utils import ROOT, make_data, make_stage1_checkpoint, read_metrics, run
 
 from mmseg_uem.evaluation.functional import pixel_metrics
 from mmseg_uem.evaluation.io import load_pooled_scores
+from mmseg_uem.models.utils.scores import SCORE_MODES
 
 
 def _same_stem_in_two_sequences(root):
@@ -59,7 +60,10 @@ def test_eval_show_dir_and_out(tmp_path):
     proc = run_tool(ROOT / 'tools' / 'analysis' / 'score_maps.py', tmp_path / 'maps',
                     cwd=tmp_path)
     row = proc.stdout.splitlines()[1].split()
-    assert row[:3] == ['maps', f'{metrics["ood/AP"]:.2f}', f'{metrics["ood/FPR95"]:.2f}']
+    # the score the maps hold (their maps.json), then the metrics
+    assert row[:4] == ['maps', json.loads((tmp_path / 'maps' / 'maps.json').read_text())[
+        'score'], f'{metrics["ood/AP"]:.2f}', f'{metrics["ood/FPR95"]:.2f}']
+    assert row[1] in SCORE_MODES
 
 @pytest.mark.slow
 def test_tta_runs_on_an_ood_config(tmp_path):

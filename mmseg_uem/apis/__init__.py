@@ -1,8 +1,8 @@
 """The application layer. ``UEMInferencer`` (mmseg's ``MMSegInferencer`` with anomaly maps,
 registered) and the per-image outputs every prediction front end writes (``outputs``) are
 imported here; what ``tools/`` share is imported by them only: command-line arguments and
-config edits (``cli``), pre-flight checks of the files a run needs (``preflight``), building
-and closing a run (``launch``) and the embedded demo (``demo``).
+config edits (``cli``), pre-flight checks of the files a run needs (``preflight``) and building
+and closing a run (``launch``). The demo is an application: ``tools/demo/``.
 """
 from .inferencer import UEMInferencer, images_per_second, list_images
 from .outputs import (

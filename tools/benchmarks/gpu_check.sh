@@ -14,7 +14,7 @@
 # (D-D slide inference: batched vs stock maps, fp32), metric_speed.txt (5e7 pixels, ours vs
 # sklearn) and cuda_tests.txt.
 # --quick shortens the timing runs (3 runs, 1 warm-up). Each part has its own time limit, and a
-# failing part does not stop the others (540 s at most in all, inside the device tool's 600 s);
+# failing part does not stop the others (540 s at most in all, inside a 10-minute limit on one remote command);
 # the exit status is that of the first failure.
 # GPU_CHECK_DEVICE=cpu runs the same parts on the CPU (a smoke test of the script itself).
 set -uo pipefail

@@ -1,6 +1,9 @@
 # Test the G-G model on LostAndFound-testNoKnown (1,043 frames: the valid test frames without
-# people or bicycles, as the SMIYC benchmark tooling; needs the whole test split):
+# people or bicycles, as the SMIYC benchmark tooling; needs the whole test split; LLR score):
 #   python tools/test.py configs/uem/dinov2_gg_test-laf-no-known.py CKPT --eval AP FPR95 AUROC
-_base_ = ['./dinov2_gg_test-laf.py']
-test_dataloader = dict(dataset=dict(subset='noKnown'))
-val_dataloader = test_dataloader
+_base_ = [
+    '../_base_/models/dinov2_gg.py', '../_base_/datasets/lost_and_found_no_known.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it

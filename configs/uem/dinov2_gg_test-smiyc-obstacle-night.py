@@ -2,6 +2,9 @@
 # benchmark server scores it). Predictions only:
 #   python tools/test.py configs/uem/dinov2_gg_test-smiyc-obstacle-night.py CKPT \
 #       --out DIR --out-format smiyc --method-name NAME
-_base_ = ['./dinov2_gg_test-smiyc-obstacle.py']
-test_dataloader = dict(dataset=dict(split='night'))
-val_dataloader = test_dataloader
+_base_ = [
+    '../_base_/models/dinov2_gg.py', '../_base_/datasets/smiyc_obstacle_night.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it

@@ -1,0 +1,10 @@
+# The G-D model on SMIYC ObstacleTrack-night (the benchmark's scene list; labels hidden: the
+# benchmark server scores it). Predictions only:
+#   python tools/test.py configs/uem/dinov2_gd_test-smiyc-obstacle-night.py CKPT \
+#       --out DIR --out-format smiyc --method-name NAME
+_base_ = [
+    '../_base_/models/dinov2_gd.py', '../_base_/datasets/smiyc_obstacle_night.py',
+    '../_base_/default_runtime.py'
+]
+test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='ValLoop')  # mmengine: the dataset base's val_dataloader needs it

@@ -65,8 +65,21 @@ def _laf_tree(root, scenes=_SCENES):
     return str(root / 'laf'), sorted(fids)
 
 
-def test_lost_and_found_test_and_no_known(tmp_path):
-    root, fids = _laf_tree(tmp_path)
+@pytest.fixture(scope='module')
+def laf_test(tmp_path_factory):
+    """A complete miniature LostAndFound test split: (root, sorted frame ids)."""
+    return _laf_tree(tmp_path_factory.mktemp('laf_test'))
+
+
+@pytest.fixture(scope='module')
+def obstacle_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('smiyc') / 'dataset_ObstacleTrack')
+    make_smiyc_obstacle(root, num_val=2, num_test=6, size=(24, 48), seed=0)
+    return root
+
+
+def test_lost_and_found_test_and_no_known(laf_test):
+    root, fids = laf_test
     assert len(fids) == 1203
     everything = LostAndFoundDataset(data_root=root, pipeline=[])
     assert _stems(everything) == [f + '_leftImg8bit' for f in fids]
@@ -101,7 +114,9 @@ def test_lost_and_found_subsets_need_the_whole_split(tmp_path):
         LostAndFoundDataset(data_root=root, pipeline=[])
 
 
-def test_split_configs_select_the_subsets(tmp_path):
+@pytest.mark.parametrize('variant', ['dinov2_gg', 'dinov2_dd', 'dinov3_vitb16_gg'])
+def test_split_configs_select_the_subsets(variant, laf_test, obstacle_root):
+    """The test configs of a variant, their data_root swapped for the miniature trees."""
     from pathlib import Path
 
     from mmengine.config import Config
@@ -110,22 +125,29 @@ def test_split_configs_select_the_subsets(tmp_path):
 
     configs = Path(__file__).resolve().parents[2] / 'configs' / 'uem'
     init_default_scope('mmseg')
-    root, fids = _laf_tree(tmp_path)
-    for name, subset, count in (('dinov2_gg_test-laf.py', 'all', 1203),
-                                ('dinov2_gg_test-laf-no-known.py', 'noKnown', None)):
-        cfg = Config.fromfile(str(configs / name))
+    root, fids = laf_test
+    no_known = LostAndFoundDataset(subset='noKnown', data_root=root, pipeline=[])
+    for name, subset, frames in (('laf', 'all', fids), ('laf-no-known', 'noKnown',
+                                                        [s[:-len('_leftImg8bit')]
+                                                         for s in _stems(no_known)])):
+        cfg = Config.fromfile(str(configs / f'{variant}_test-{name}.py'))
         dataset_cfg = cfg.test_dataloader.dataset
         assert (dataset_cfg.type, dataset_cfg.split, dataset_cfg.subset) == (
             'LostAndFoundDataset', 'test', subset)
         assert cfg.test_evaluator.min_pred_size == 50
         dataset_cfg.data_root = root
         dataset = DATASETS.build(dataset_cfg)
-        assert len(dataset) == (count or len(LostAndFoundDataset(subset='noKnown',
-                                                                 data_root=root, pipeline=[])))
+        assert _stems(dataset) == [f + '_leftImg8bit' for f in frames]
         sample = dataset[0]
         assert set(np.unique(sample['data_samples'].gt_sem_seg.data.numpy())) == {0, 1, 255}
-    for split in ('night', 'snowstorm', 'noNight'):
+    scenes = dict(night=['driveway_carton_bowl_3'],
+                  snowstorm=['snowstorm1_00_00_51.868', 'snowstorm2_00_01_38.181'])
+    scenes['noNight'] = sorted(scenes['snowstorm'] + ['curvy-street_pig_frisbee_1',
+                                                      'gravel_boot_2', 'one-way-street_bagB_2'])
+    for split, frames in scenes.items():
         low = {'noNight': 'no-night'}.get(split, split)
-        cfg = Config.fromfile(str(configs / f'dinov2_gg_test-smiyc-obstacle-{low}.py'))
-        assert (cfg.test_dataloader.dataset.track, cfg.test_dataloader.dataset.split) == (
-            'obstacle', split)
+        cfg = Config.fromfile(str(configs / f'{variant}_test-smiyc-obstacle-{low}.py'))
+        dataset_cfg = cfg.test_dataloader.dataset
+        assert (dataset_cfg.track, dataset_cfg.split) == ('obstacle', split)
+        dataset_cfg.data_root = obstacle_root
+        assert _stems(DATASETS.build(dataset_cfg)) == frames

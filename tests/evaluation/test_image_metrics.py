@@ -201,7 +201,8 @@ def test_false_alarms_through_the_metric(tmp_path):
     assert hist['ood/FA-img'] == out['ood/FA-img']
 
 
-def test_cityscapes_inlier_config_maps_train_ids_to_inlier_and_void(tmp_path):
+@pytest.mark.parametrize('variant', ['dinov2_gg', 'dinov3_vitb16_dd'])  # padded / native
+def test_cityscapes_inlier_config_maps_train_ids_to_inlier_and_void(tmp_path, variant):
     """The FA-img config on Cityscapes val: trainIds 0-18 -> 0, 255 -> 255; a stray value
     (a labelIds file by mistake) is an error naming the file."""
     from mmcv.transforms import Compose
@@ -210,7 +211,7 @@ def test_cityscapes_inlier_config_maps_train_ids_to_inlier_and_void(tmp_path):
     from PIL import Image
 
     import mmseg_uem  # noqa: F401
-    cfg = Config.fromfile(str(_ROOT / 'configs/uem/dinov2_gg_test-cityscapes-inliers.py'))
+    cfg = Config.fromfile(str(_ROOT / f'configs/uem/{variant}_test-cityscapes-inliers.py'))
     assert cfg.test_evaluator == dict(type='OoDMetric', ood_metrics=['FA-img'])
     init_default_scope('mmseg')
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline[:-1])

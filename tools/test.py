@@ -185,19 +185,25 @@ RUN_RECORD = 'run.json'
 
 
 def _write_run_record(path: str, args, cfg, runner, metrics, *, score, map_dir) -> None:
-    """``<out>/run.json``: config, checkpoint, score, dataset, date, metrics, runtime."""
+    """``<out>/run.json``: config, checkpoint, score, dataset, date, metrics, what the OoD
+    metric counted (``OoDMetric.info``), runtime."""
     import datetime
 
     from mmseg_uem.engine.hooks import RuntimeHook
+    from mmseg_uem.evaluation.metrics import OoDMetric
 
     timing = next((h.summary for h in runner.hooks if isinstance(h, RuntimeHook)), None)
+    # what the OoD metric counted (components per size bin, images used, FA frames, ...)
+    counts = next((m.info for m in runner.test_evaluator.metrics
+                   if isinstance(m, OoDMetric)), None)
     dataset = cfg.test_dataloader.dataset
     record = dict(config=args.config, checkpoint=args.checkpoint, score=score,
                   dataset=dataset.get('type'), split=dataset.get('split'),
                   data_root=dataset.get('data_root'), maps=osp.relpath(map_dir, args.out),
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(
                       timespec='seconds'),
-                  tta=bool(args.tta), metrics=dict(metrics or {}), runtime=timing)
+                  tta=bool(args.tta), metrics=dict(metrics or {}), counts=counts,
+                  runtime=timing)
     with open(path, 'w') as f:
         json.dump(record, f, indent=2, default=float)
 
@@ -229,7 +235,8 @@ def _write_oodis(map_dir: str, out_dir: str, folder: str, *, threshold, point_fi
                          folder=folder, threshold=value, min_size=min_size,
                          score_reduce=score_reduce)
     print(f'OoDIS: {result["instances"]} instances of {result["images"]} images in '
-          f'{result["folder"]} (score >= {value:.6g}{f" ({name})" if name else ""}, at least '
+          f'{result["folder"]} ({result["score"] or "unnamed"} score >= {value:.6g}'
+          f'{f" ({name})" if name else ""}, at least '
           f'{min_size} px, scored by their {score_reduce}; {result["empty"]} images without '
           f'one get an empty mask); boxes and areas in {result["json"]}')
     print(f'zip for upload: (cd {osp.join(out_dir, "oodis")} && zip -r ../oodis.zip .)')

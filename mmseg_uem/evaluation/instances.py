@@ -21,7 +21,8 @@ tool refuses a ``.txt`` without a line, so an image without instances gets one e
 with score 0 (it matches no ground truth and costs nothing at any score level above 0);
 ``instances.json`` lists it with ``"empty": true``.
 
-``instances.json`` (one per dataset folder): ``{"threshold", "min_size", "score_reduce",
+``instances.json`` (one per dataset folder): ``{"score" (the score the maps hold, e.g.
+"LLR"; null when they do not name it), "threshold", "min_size", "score_reduce",
 "images": [{"image", "txt", "instances": [{"mask", "box": [x0, y0, x1, y1] (inclusive
 pixel indices), "area", "score", "score_mean", "score_max"}]}]}``.
 """
@@ -126,15 +127,23 @@ def write_oodis(maps, out_dir: str, *, folder: str, threshold: float, min_size: 
 
     Returns:
         dict: ``folder`` path, ``images``, ``instances`` (count), ``empty`` (images without
-        an instance), ``json`` path.
+        an instance), ``json`` path, ``score`` (the maps' ``score_mode``).
+
+    Raises ``ValueError`` when the maps hold different scores: their instance scores would
+    not be on one scale.
     """
     if not folder or os.sep in folder:
         raise ValueError(f'OoDIS dataset folder must be a folder name, got {folder!r}')
     root = osp.join(out_dir, folder)
     os.makedirs(root, exist_ok=True)
-    records, total, empty, stems = [], 0, 0, {}
+    records, total, empty, stems, modes = [], 0, 0, {}, {}
     for item in maps:
         img_path = str(item['img_path'])
+        modes.setdefault(item.get('score_mode'), img_path)
+        if len(modes) > 1:
+            shown = ', '.join(f'{m} ({path})' for m, path in modes.items())
+            raise ValueError(f'the maps hold different scores: {shown}; one OoDIS submission '
+                             'ranks instances of one score')
         stem = oodis_stem(img_path, folder)
         if stem in stems:
             raise ValueError(f'{img_path} and {stems[stem]} have one OoDIS name {stem}')
@@ -160,12 +169,13 @@ def write_oodis(maps, out_dir: str, *, folder: str, threshold: float, min_size: 
         with open(osp.join(root, txt), 'w') as f:
             f.write('\n'.join(lines) + '\n')
         records.append(dict(image=img_path, txt=txt, instances=listed))
+    score_name = next(iter(modes), None)
     json_path = osp.join(root, JSON_NAME)
     with open(json_path, 'w') as f:
-        json.dump(dict(threshold=float(threshold), min_size=int(min_size),
+        json.dump(dict(score=score_name, threshold=float(threshold), min_size=int(min_size),
                        score_reduce=score_reduce, images=records), f, indent=1)
     return dict(folder=root, images=len(records), instances=total, empty=empty,
-                json=json_path)
+                json=json_path, score=score_name)
 
 
 def read_oodis(folder: str) -> Dict[str, List[Dict[str, Any]]]:

@@ -47,14 +47,15 @@ def test_components_of_a_hand_drawn_map():
 
 def test_oodis_files_read_back(tmp_path):
     score, label = _map()
-    maps = [dict(score=score, label=label,
+    maps = [dict(score=score, label=label, score_mode='LLR',
                  img_path='/d/leftImg8bit/test/04_Maurener_Weg_8/'
                           '04_Maurener_Weg_8_000000_000030_leftImg8bit.png'),
-            dict(score=np.zeros((20, 30), np.float32),
+            dict(score=np.zeros((20, 30), np.float32), score_mode='LLR',
                  img_path='/d/leftImg8bit/test/04_Maurener_Weg_8/'
                           '04_Maurener_Weg_8_000000_000100_leftImg8bit.png')]
     result = write_oodis(maps, str(tmp_path), folder='fishyscapes', threshold=0.5, min_size=2)
     assert result['images'] == 2 and result['instances'] == 2 and result['empty'] == 1
+    assert result['score'] == 'LLR'
     files = sorted(p.name for p in (tmp_path / 'fishyscapes').iterdir())
     # the names of the benchmark's expected file list and verify_submission's mask pattern
     assert '04_Maurener_Weg_8_000000_000030_gtCoarse_instanceIds_pred.txt' in files
@@ -72,7 +73,7 @@ def test_oodis_files_read_back(tmp_path):
     empty = back['04_Maurener_Weg_8_000000_000100_gtCoarse_instanceIds_pred.txt']
     assert len(empty) == 1 and empty[0]['score'] == 0 and empty[0]['values'] == {0}
     record = json.loads((tmp_path / 'fishyscapes' / 'instances.json').read_text())
-    assert record['threshold'] == 0.5 and record['min_size'] == 2
+    assert record['threshold'] == 0.5 and record['min_size'] == 2 and record['score'] == 'LLR'
     inst = record['images'][0]['instances']
     assert [i['area'] for i in inst] == [9, 5] and inst[0]['box'] == [3, 2, 5, 4]
     assert inst[0]['mask'] == '04_Maurener_Weg_8_000000_000030_gtCoarse_instanceIds_0_1.png'
@@ -88,5 +89,9 @@ def test_folders_and_errors(tmp_path):
     twice = [dict(score=np.zeros((2, 2)), img_path=f'/{d}/a.jpg') for d in 'xy']
     with pytest.raises(ValueError, match='one OoDIS name a'):
         write_oodis(twice, str(tmp_path), folder='roadanomaly', threshold=0.5)
+    mixed = [dict(score=np.zeros((2, 2)), img_path=f'/x/{n}.jpg', score_mode=m)
+             for n, m in (('a', 'LLR'), ('b', 'ID'))]
+    with pytest.raises(ValueError, match=r'different scores: LLR \(/x/a.jpg\), ID \(/x/b.jpg\)'):
+        write_oodis(mixed, str(tmp_path), folder='roadanomaly', threshold=0.5)
     with pytest.raises(ValueError, match='score_reduce'):
         anomaly_instances(np.zeros((2, 2)), threshold=0, score_reduce='median')

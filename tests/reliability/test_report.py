@@ -112,6 +112,10 @@ def test_report_of_two_runs_in_chromium(tmp_path):
     record = json.loads((tmp_path / 'id' / 'run.json').read_text())
     assert record['score'] == 'ID' and record['runtime']['images_per_s'] > 0
     assert record['dataset'] == 'RoadAnomalyDataset' and 'ood/AP' in record['metrics']
+    # what the metric counted: the anomaly / inlier pixels of the saved labels
+    labels = [m['label'] for m in iter_anomaly_maps(str(tmp_path / 'id'))]
+    assert record['counts']['positives'] == sum(int((lb == 1).sum()) for lb in labels)
+    assert record['counts']['negatives'] == sum(int((lb == 0).sum()) for lb in labels)
 
     start = time.perf_counter()
     proc = run_tool(REPORT, f'ID={tmp_path / "id"}', f'MSP={tmp_path / "msp"}', '--out',

@@ -124,12 +124,17 @@ def test_out_format_oodis_writes_the_instances_of_the_saved_maps(tmp_path):
                     '--out', out, '--out-format', 'oodis', '--oodis-dataset', 'roadanomaly',
                     '--instance-min-size', '4', '--work-dir', tmp_path / 'test',
                     cwd=tmp_path.parent)
-    assert re.search(r'OoDIS: [1-9]\d* instances of 2 images', proc.stdout), proc.stdout
+    line = re.search(r'OoDIS: [1-9]\d* instances of 2 images in \S+ \((\w+) score >= ',
+                     proc.stdout)
+    assert line, proc.stdout
     assert 'zip for upload' in proc.stdout
     threshold = load_operating_point(str(out / 'operating_point.json'))['threshold']
     back = read_oodis(str(out / 'oodis' / 'roadanomaly'))
     maps = list(iter_anomaly_maps(str(out / 'maps' / 'roadanomaly')))
     assert len(back) == len(maps) == 2
+    # the score the maps hold is named in the line and in instances.json
+    record = json.loads((out / 'oodis' / 'roadanomaly' / 'instances.json').read_text())
+    assert line.group(1) == record['score'] == maps[0]['score_mode'] is not None
     for item in maps:
         stem = str(item['img_path']).rsplit('/', 1)[-1].rsplit('.', 1)[0]
         got = back[f'{stem}_instanceIds_pred.txt']

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence
 from .context import ROOT, DemoContext, DemoSection, log, make_data
 from .core import run_core
 from .dinov3 import run_dinov3
+from .evaluation import run_evaluation
 from .stock import run_stock
 from .table4 import run_table4
 
@@ -19,6 +20,9 @@ SECTIONS: List[DemoSection] = [
                 'the UEM, mIoU before and after', run_stock),
     DemoSection('dinov3', 'stage 1 + stage 2 (G-D) on a tiny DINOv3-architecture ViT (RoPE, '
                 'storage tokens, LayerScale), its table beside the core one', run_dinov3),
+    DemoSection('evaluation', 'the core stage-2 model with every metric (image-wise, by '
+                'anomaly size, false alarms on normal frames, runtime), OoDIS instances and '
+                'the HTML report of its LR and ID runs', run_evaluation, requires=('core', )),
 ]
 
 

@@ -19,3 +19,15 @@ demo_cityscapes_val_dataloader = dict(
             dict(type='PackSegInputs'),
         ]))
 demo_miou_evaluator = dict(_delete_=True, type='IoUMetric', iou_metrics=['mIoU'])
+# The same frames as a set without anomalies, for false alarms per frame (FA-img / FA-px in
+# configs/uem/demo/demo_gd_test-cityscapes-inliers.py): trainIds 0-18 -> 0 inlier, 255 void.
+demo_cityscapes_inliers_dataloader = dict(
+    demo_cityscapes_val_dataloader,
+    dataset=dict(
+        demo_cityscapes_val_dataloader['dataset'],
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadOoDAnnotations', raw_values=tuple(range(19)) + (255, ),
+                 label_map={i: 0 for i in range(1, 19)}),
+            dict(type='PackSegInputs'),
+        ]))

@@ -111,6 +111,13 @@ class OoDMetric(BaseMetric):
             component metrics), write the score threshold at ``tpr`` there as json
             (:mod:`mmseg_uem.evaluation.operating_point`); ``tools/test.py`` sets it.
         collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+
+    Attributes:
+        info (dict): what the last :meth:`compute_metrics` counted, as its log line gives it
+            (e.g. ``positives``, ``gt_components``, ``gt_small_medium_large``,
+            ``images_with_anomaly_and_inlier``, ``inlier_frames``, ``fa_threshold``);
+            ``tools/test.py --out`` writes it to ``run.json``. Empty before the first call
+            (and on the ranks > 0 of a multi-process run).
     """
 
     default_prefix: Optional[str] = 'ood'
@@ -168,6 +175,7 @@ class OoDMetric(BaseMetric):
                              "fa_threshold (tools/test.py --threshold) or mode='exact'")
         # the pooled scores are kept for the pixel metrics and the run's own threshold
         self.keep_pooled = any(m in PIXEL_METRICS for m in metrics) or own_threshold
+        self.info: Dict[str, Any] = {}
 
     # ------------------------------------------------------------------ process
     def _read(self, data_sample: dict) -> tuple:
@@ -299,6 +307,7 @@ class OoDMetric(BaseMetric):
             if key.endswith(('_lo', '_hi')) or key == 'FA-px':
                 out[key] = 100.0 * values[key]
         self._log_table(out, info, score=score)
+        self.info = {k: v.item() if isinstance(v, Tensor) else v for k, v in info.items()}
         return out
 
     def _save_operating_point(self, pos: Optional[Tensor], neg: Optional[Tensor],

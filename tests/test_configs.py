@@ -97,4 +97,4 @@ def test_ood_test_configs_have_inference_and_tta_pipelines():
         assert [t['type'] for group in tta['transforms'] for t in group].count(
             'LoadOoDAnnotations') == 1, path
         Compose(cfg.tta_pipeline)
-    assert ood >= 18  # 17 OoD test configs and the demo's stage 2
+    assert ood >= 18  # the OoD test configs, the demo's stage 2 and its false-alarm test

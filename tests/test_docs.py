@@ -66,6 +66,19 @@ def test_demo_page_quotes_every_section_and_the_tolerance():
     miou = expected['stock']['mIoU']
     assert (f'{_fmt(miou["stock"])} for the stock model, {_fmt(miou["with_uem"])} with the '
             'UEM') in ' '.join(text.split())
+    dinov3 = expected['dinov3']
+    section = text[text.index('(section `dinov3`)'):]
+    for score in dinov3['scores'].values():
+        assert _row(section, score['label']) == [_fmt(score[m]) for m in ('AP', 'FPR95', 'AUROC')]
+    assert (f'{_fmt(dinov3["mIoU"]["stage1"])} after stage 1, {_fmt(dinov3["mIoU"]["stage2"])} '
+            'after stage 2') in ' '.join(section.split())
+    evaluation = expected['evaluation']
+    section = text[text.index('(section `evaluation`)'):]
+    header = _row(section, 'score (miniature RoadAnomaly set)')
+    for score in evaluation['scores'].values():
+        assert header == [k for k in score if k != 'label']
+        assert _row(section, score['label']) == [
+            'nan' if score[m] is None else _fmt(score[m]) for m in header]
 
 
 def test_demo_expected_numbers_name_existing_configs():

@@ -2,12 +2,14 @@
 numbers pinned to the expected ones within their tolerance, both read from
 ``configs/uem/demo/expected_results.json`` (the file the docs quote).
 
-``test_core_demo_reproduces_the_expected_numbers`` runs ``tools/demo.py --sections core`` as a user
-runs it (a subprocess, one torch thread as every tool test here), in ``tmp_path``, and compares
-its table with the expected numbers: a change of the demo's numbers must come with a change
-of that file (and ``tests/test_docs.py`` then requires the docs to quote the new ones).
+``test_core_demo_reproduces_the_expected_numbers`` runs ``tools/demo.py --sections core
+evaluation`` as a user runs it (a subprocess, one torch thread as every tool test here), in
+``tmp_path``, and compares its tables with the expected numbers: a change of the demo's numbers
+must come with a change of that file (and ``tests/test_docs.py`` then requires the docs to
+quote the new ones).
 """
 import json
+import math
 import os
 import os.path as osp
 import re
@@ -59,15 +61,16 @@ def test_core_demo_reproduces_the_expected_numbers(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
     env.pop(context.DATA_ENV, None)
     proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'demo.py'), '--sections',
-                           'core', '--work-dir', str(tmp_path / 'demo')], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=3600)
+                           'core', 'evaluation', '--work-dir', str(tmp_path / 'demo')],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     # progress while training, and where each log is
     assert re.search(r'stage 1 iter \d+/500  loss [\d.]+  eta ', out)
     assert re.search(r'stage 2 iter 300/300  loss [\d.]+', out)
     assert f'log: {tmp_path / "demo" / "stage1" / "train.log"}' in out
-    results = json.loads((tmp_path / 'demo' / 'demo_results.json').read_text())['core']
+    everything = json.loads((tmp_path / 'demo' / 'demo_results.json').read_text())
+    results = everything['core']
     got = {s: {m: results[s][f'ood/{m}'] for m in ('AP', 'FPR95', 'AUROC')} for s in SCORES}
     print('demo numbers (1 thread):', json.dumps(got), results['mIoU'])
     for score, metrics in table.items():
@@ -77,6 +80,49 @@ def test_core_demo_reproduces_the_expected_numbers(tmp_path):
     assert abs(results['mIoU']['stage2'] - miou2) <= tol
     # stage 2 leaves stage 1 bitwise unchanged, on every machine
     assert results['mIoU']['stage1'] == results['mIoU']['stage2']
+    _check_evaluation_section(everything['evaluation'], results, tol, tmp_path / 'demo', out)
+
+
+def _check_evaluation_section(evaluation: dict, core: dict, tol: float, work_dir: Path,
+                              out: str) -> None:
+    """The evaluation section: the core model's pooled numbers again (to every digit: same
+    model, same frames), the image-wise ones within the tolerance of the expected file, the
+    size bins and false alarms consistent with their counts, the OoDIS files of every frame
+    and the report page."""
+    from mmseg_uem.evaluation.instances import read_oodis
+
+    expected = demo_expected()['evaluation']
+    for score in ('LLR', 'ID'):
+        got, want = evaluation[score], expected['scores'][score]
+        for metric in ('AP', 'FPR95', 'AUROC'):
+            assert got[metric] == core[score][f'ood/{metric}'], (score, metric)
+        for metric in ('AP-img', 'FPR95-img', 'AUROC-img'):
+            assert abs(got[metric] - want[metric]) <= tol, (score, metric, got[metric])
+        counts = got['counts']
+        assert counts['images_with_anomaly_and_inlier'] == expected['frames']
+        assert counts['inlier_frames'] == expected['inlier_frames']
+        bins = dict(zip(('small', 'medium', 'large'),
+                        map(int, counts['gt_small_medium_large'].split('/'))))
+        assert bins == expected['gt_components_by_size']
+        for size, count in bins.items():
+            recall = got[f'recall-{size}']
+            # a share of `count` components, nan when there are none
+            assert (count == 0) == math.isnan(recall), (score, size)
+            if count:
+                assert recall * count / 100 == pytest.approx(round(recall * count / 100))
+        frames = expected['inlier_frames']
+        assert got['FA-img'] * frames / 100 == pytest.approx(round(got['FA-img'] * frames / 100))
+        assert 0 <= got['FA-px'] <= 100 and (got['FA-px'] > 0) >= (got['FA-img'] > 0)
+        assert got['runtime']['images_per_s'] > 0 and got['runtime']['images'] > 0
+    # false alarms at a TPR-95% threshold: the LR score flags fewer normal frames than ID
+    assert evaluation['LLR']['FA-px'] < evaluation['ID']['FA-px']
+    oodis = read_oodis(evaluation['oodis'])
+    assert len(oodis) == expected['frames']
+    assert json.loads((Path(evaluation['oodis']) / 'instances.json').read_text())['score'] \
+        == 'LLR'
+    report = Path(evaluation['report']['path'])
+    assert report == work_dir / 'report' / 'index.html' and report.stat().st_size > 100_000
+    assert f'report: {report}' in out
 
 
 def test_stock_section_configs_and_its_checkpoints(tmp_path, monkeypatch):

@@ -7,4 +7,6 @@
 #       --threshold work_dirs/demo/eval_LLR/operating_point.json
 _base_ = ['./demo_gd.py', '../../_base_/datasets/demo_cityscapes_val.py']
 test_dataloader = {{_base_.demo_cityscapes_inliers_dataloader}}
+test_pipeline = {{_base_.demo_cityscapes_inliers_pipeline}}
+tta_pipeline = {{_base_.demo_cityscapes_inliers_tta_pipeline}}
 test_evaluator = dict(_delete_=True, type='OoDMetric', ood_metrics=['FA-img'])

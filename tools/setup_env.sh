@@ -27,6 +27,29 @@ mkdir -p "$HOME_DIR"
 exec 9>"$HOME_DIR/.lock"
 flock 9
 
+# The editable install: pip's legacy develop mode appends each clone's path to the venv's
+# easy-install.pth and never removes one, so the clones this environment ever served (CI's
+# fresh ones included) would pile up there. Drop the mmseg-uem checkouts (and the paths that
+# no longer exist) first; the Makefile and the tools put their own checkout first anyway.
+install_editable() {
+    "$VPY" - <<'PY'
+import os, site
+for folder in site.getsitepackages():
+    pth = os.path.join(folder, 'easy-install.pth')
+    if not os.path.isfile(pth):
+        continue
+    with open(pth) as f:
+        lines = f.read().splitlines()
+    keep = [line for line in lines if line.startswith(('import ', '#')) or not line.strip()
+            or (os.path.isdir(line)
+                and not os.path.isfile(os.path.join(line, 'mmseg_uem', '__init__.py')))]
+    if keep != lines:
+        with open(pth, 'w') as f:
+            f.write(''.join(line + '\n' for line in keep))
+PY
+    "$VPY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
+}
+
 # Fast path: the stamp records the hash of every requirements file and of
 # setup.py; when it matches and the imports work, there is nothing to do.
 STAMP="$VENV/.mmseg-uem-stamp"
@@ -34,7 +57,7 @@ want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/setup.py" "$ROOT/tools/setup_e
 if [[ -x "$VPY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
     && "$VPY" -c "import mmcv.ops, mmseg.models, mmpretrain, mmseg_uem" 2>/dev/null; then
     # The editable install points at whichever clone ran last: re-point it.
-    "$VPY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
+    install_editable
     echo "$VPY"
     exit 0
 fi
@@ -74,7 +97,7 @@ fi
 "${PIP[@]}" -r "$ROOT/requirements.txt"
 # mmcv's own requirements (addict, yapf, packaging, ...) come with mmengine.
 "${PIP[@]}" addict yapf packaging pyyaml
-"${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+install_editable
 "$VPY" -c "import mmcv.ops, mmseg.models, mmpretrain, mmseg_uem"
 # the optional deploy packages (requirements.txt) must import too: CI runs the ONNX tests
 "$VPY" -c "import onnx, onnxscript, onnxruntime"

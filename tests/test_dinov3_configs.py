@@ -67,6 +67,13 @@ def test_backbone_sizes_and_wiring(name):
     if 'train_dataloader' in cfg and cfg.train_dataloader is not None:
         pads = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'CenterPad']
         assert [t['size'] for t in pads] == [(512, 1024)]  # whole 16 px patches, no 518
+    # every frame is read at its own size: Cityscapes' 1024x2048 is whole 16 px patches and
+    # 5 x 9 windows of 512x1024 at stride 128 (no 1036x2058 pad of the 14 px models)
+    for key in ('val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            assert not [t for t in cfg[key].dataset.pipeline if t['type'] == 'CenterPad'], key
+    if cfg.get('test_pipeline'):
+        assert not [t for t in cfg.test_pipeline if t['type'] == 'CenterPad']
     if name.endswith('_cityscapes') and variant in STAGE2:
         assert cfg.stage1_config == \
             f'configs/uem/dinov3_{arch}_{STAGE2[variant]}_stage1_cityscapes.py'

@@ -161,3 +161,75 @@ def test_report_without_labels_is_a_clear_page(tmp_path):
     assert result['errors'] == [] and result['console'] == [] and result['broken'] == []
     assert result['rows'] is None and result['images'] == 3 * 2 + 1  # input + heat, colour bar
     _screenshot(page, tmp_path, 'report_no_labels.png')
+
+
+def _report_module():
+    """tools/analysis/report.py as a module (an application, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location('report_tool', REPORT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_run(folder: Path, frames: dict, *, score_mode: str = 'LLR') -> None:
+    """A tools/test.py --out folder: maps of ``{name: (score, label)}``, run.json naming the
+    score."""
+    images = {}
+    for name, (score, label) in frames.items():
+        images[name] = f'/frames/{folder.name}/{name}.png'
+        save_anomaly_map(str(folder / 'maps' / name), score, label=label,
+                         img_path=images[name], score_mode=score_mode)
+    write_manifest(str(folder / 'maps'), images, num_images=len(frames), score_mode=score_mode)
+    (folder / 'run.json').write_text(json.dumps(dict(score=score_mode)))
+
+
+def test_normal_frames_give_a_run_its_false_alarms(tmp_path, monkeypatch):
+    """--normal NAME=RUN: FA-img / FA-px of NAME at its threshold on RUN's frames without
+    anomalies, worked out by hand; the mistakes are one clear error each."""
+    from mmseg_uem.evaluation.operating_point import save_operating_point
+
+    report = _report_module()
+    label = np.zeros((20, 30), np.uint8)
+    label[4:9, 4:9] = 1
+    _write_run(tmp_path / 'lr', {'a': (label.astype(np.float32), label)})
+    save_operating_point(str(tmp_path / 'lr' / 'operating_point.json'), threshold=0.5,
+                         tpr=0.95, tpr_reached=1.0, fpr=0.0, positives=25, negatives=575)
+    normal = {}
+    for name, box in (('n0', (slice(5, 11), slice(5, 11))),  # 36 px: a false alarm
+                      ('n1', (slice(12, 14), slice(20, 22))),  # 4 px: below min_pred_size
+                      ('n2', (slice(0, 2), slice(None)))):  # only void pixels: never flagged
+        score, inlier = np.zeros((20, 30), np.float32), np.zeros((20, 30), np.uint8)
+        inlier[:2] = 255
+        score[box] = 1.0
+        normal[name] = (score, inlier)
+    _write_run(tmp_path / 'normal', normal)
+
+    run = report.Run('LR', str(tmp_path / 'lr'), min_pred_size=10, min_gt_size=1)
+    assert run.threshold == 0.5 and np.isnan(run.metrics['FA-img'])
+    run.score_normal_frames(str(tmp_path / 'normal'))
+    # frames: 1 of 3 has a component of >= 10 px; pixels: 36 + 4 of 3 x 540 valid
+    assert run.metrics['FA-img'] == pytest.approx(1 / 3)
+    assert run.metrics['FA-px'] == pytest.approx(40 / 1620)
+    assert run.normal == dict(path=str(tmp_path / 'normal'), frames=3)
+    page = Path(report.build_report([run], str(tmp_path / 'report'))).read_text()
+    assert f'LR: 3 frames of {tmp_path / "normal"}' in page and '33.33' in page
+
+    fresh = report.Run('LR', str(tmp_path / 'lr'), min_pred_size=10, min_gt_size=1)
+    _write_run(tmp_path / 'not_normal', {'a': (label.astype(np.float32), label)})
+    with pytest.raises(ValueError, match=r'a.png has anomaly pixels; give a run on frames '):
+        fresh.score_normal_frames(str(tmp_path / 'not_normal'))
+    _write_run(tmp_path / 'id', normal, score_mode='ID')
+    with pytest.raises(ValueError, match='its maps hold the ID score, run LR the LLR score'):
+        fresh.score_normal_frames(str(tmp_path / 'id'))
+    _write_run(tmp_path / 'mixed', {'a': (label.astype(np.float32), label), 'n0': normal['n0']})
+    mixed = report.Run('M', str(tmp_path / 'mixed'), min_pred_size=10, min_gt_size=1)
+    assert mixed.metrics['FA-img'] == 1.0  # its one normal frame has the 36 px component
+    with pytest.raises(ValueError, match='run M has frames without anomalies of its own'):
+        mixed.score_normal_frames(str(tmp_path / 'normal'))
+    monkeypatch.setattr('sys.argv', ['report.py', f'LR={tmp_path / "lr"}', '--out',
+                                     str(tmp_path / 'r2'), '--normal', f'ID={tmp_path / "id"}'])
+    with pytest.raises(SystemExit, match=r"--normal ID=.*: give NAME=RUN with NAME one of the "
+                                         r"runs \['LR'\]"):
+        report.main()

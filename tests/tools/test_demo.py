@@ -149,6 +149,22 @@ def _check_evaluation_section(evaluation: dict, core: dict, work_dir: Path, out:
     report = Path(evaluation['report']['path'])
     assert report == work_dir / 'report' / 'index.html' and report.stat().st_size > 100_000
     assert f'report: {report}' in out
+    # the report's summary recomputes every number from the maps: the same as the tools'
+    summary = _summary_cells(report.read_text())
+    for score, name in (('LLR', 'LR'), ('ID', 'ID')):
+        for metric in ('AP', 'AP-img', 'recall-small', 'FA-img', 'FA-px'):
+            assert summary[name][metric] == f'{evaluation[score][metric]:.2f}', (name, metric)
+
+
+def _summary_cells(page: str) -> dict:
+    """The report's summary table: {run name: {column: shown text}}."""
+    table = re.search(r'<table id=summary>(.*?)</table>', page, re.S).group(1)
+    header = [re.sub(r'<[^>]+>', '', h) for h in re.findall(r'<th(?:\s[^>]*)?>(.*?)</th>', table)]
+    rows = {}
+    for row in re.findall(r'<tr>(.*?)</tr>', table.split('</thead>')[1], re.S):
+        cells = [re.sub(r'<[^>]+>', '', c) for c in re.findall(r'<td[^>]*>(.*?)</td>', row, re.S)]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
 
 
 def test_stock_section_configs_and_its_checkpoints(tmp_path, monkeypatch):

@@ -20,6 +20,11 @@ or fonts), readable from a file or a zip:
   colour scale (its colour bar on the page).
 
 Runs without labels get a page without metrics and a gallery of the highest-scoring frames.
+
+``--normal NAME=RUN`` gives run NAME its false alarms on another run's frames without anomalies
+(``tools/test.py --out`` of a ``*_test-cityscapes-inliers.py`` config with ``--threshold`` =
+NAME's ``operating_point.json``): FA-img and FA-px at NAME's threshold on those frames, for a
+test set such as RoadAnomaly that has no normal frame of its own.
 """
 import os.path as osp
 import sys
@@ -43,6 +48,7 @@ from matplotlib import colormaps
 from PIL import Image
 from scipy import ndimage
 
+from mmseg_uem.apis.cli import add_debug_arg, run_cli
 from mmseg_uem.evaluation.functional import (
     OOD_METRICS,
     image_pixel_metrics,
@@ -80,6 +86,11 @@ def parse_args() -> argparse.Namespace:
                         'FA-img (SMIYC anomaly track 500, obstacle track 50)')
     parser.add_argument('--min-gt-size', type=int, default=100,
                         help='GT components under this size become void (100 / 10)')
+    parser.add_argument('--normal', action='append', default=[], metavar='NAME=RUN',
+                        help='FA-img / FA-px of run NAME at its threshold on the frames of RUN, '
+                        'a tools/test.py --out folder of frames without anomalies (e.g. a '
+                        '*_test-cityscapes-inliers.py config); repeat for several runs')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 
@@ -125,6 +136,7 @@ class Run:
         self.point = load_operating_point(point) if point else None
         self.min_pred_size, self.min_gt_size = min_pred_size, min_gt_size
         self.images: Dict[str, dict] = {}  # img_path -> per-image stats
+        self.normal: Optional[dict] = None  # --normal: the frames of its FA-img
         self.paths: Dict[str, str] = {}  # img_path -> its .npz
         self._load()
 
@@ -170,13 +182,7 @@ class Run:
             if self.threshold is None:
                 self.threshold = operating_point_from_sorted(p, n)['threshold']
         # the dataset metrics: OoDMetric's own (their one owner), FA-img at the threshold
-        metric = OoDMetric(OOD_METRICS, min_pred_size=self.min_pred_size,
-                           min_gt_size=self.min_gt_size, fa_threshold=self.threshold)
-        metric.process(None, [dict(pred_anomaly_score=dict(data=torch.from_numpy(s)[None]),
-                                   gt_sem_seg=dict(data=torch.from_numpy(lab)[None]),
-                                   img_path=img) for img, s, lab in samples])
-        values = metric.compute_metrics(metric.results)
-        self.metrics = {k: v / 100.0 for k, v in values.items()}
+        self.metrics = self._ood_metrics(OOD_METRICS, samples)
         for img, score, label in samples:
             stats = self.images[img]
             m = image_pixel_metrics(torch.from_numpy(score), torch.from_numpy(label))
@@ -190,6 +196,45 @@ class Run:
                     if inlier.any() else float('nan')
                 comp, num = ndimage.label(flagged & inlier, structure=EIGHT_CONNECTED)
                 stats['largest_fp'] = int(np.bincount(comp.ravel())[1:].max()) if num else 0
+
+    def _ood_metrics(self, names, samples: List[tuple]) -> Dict[str, float]:
+        """``OoDMetric(names)`` of ``(img, score, label)`` samples at this run's threshold
+        (fractions)."""
+        metric = OoDMetric(names, min_pred_size=self.min_pred_size,
+                           min_gt_size=self.min_gt_size, fa_threshold=self.threshold)
+        metric.process(None, [dict(pred_anomaly_score=dict(data=torch.from_numpy(s)[None]),
+                                   gt_sem_seg=dict(data=torch.from_numpy(lab)[None]),
+                                   img_path=img) for img, s, lab in samples])
+        return {k: v / 100.0 for k, v in metric.compute_metrics(metric.results).items()}
+
+    def score_normal_frames(self, path: str) -> None:
+        """FA-img / FA-px at this run's threshold on the frames of another run (``path``)
+        that have no anomaly pixels; errors name the run, the folder or the frame."""
+        if self.threshold is None:
+            raise ValueError(f'--normal {self.name}=...: run {self.name} has no threshold (no '
+                             'operating_point.json and no labels to find its own)')
+        if not math.isnan(self.metrics.get('FA-img', math.nan)):
+            raise ValueError(f'--normal {self.name}=...: run {self.name} has frames without '
+                             'anomalies of its own, on which its FA-img is measured')
+        maps_dir = find_maps(path)
+        score_name = self.record.get('score')
+        samples = []
+        for item in iter_anomaly_maps(maps_dir):
+            img, label = str(item['img_path']), item.get('label')
+            if label is None:
+                raise ValueError(f'--normal {self.name}={path}: {img} has no labels; false '
+                                 'alarms need the inlier / void labels of the normal frames')
+            if (np.asarray(label) == 1).any():
+                raise ValueError(f'--normal {self.name}={path}: {img} has anomaly pixels; '
+                                 'give a run on frames without anomalies')
+            if score_name and item.get('score_mode') not in (None, score_name):
+                raise ValueError(f'--normal {self.name}={path}: its maps hold the '
+                                 f'{item["score_mode"]} score, run {self.name} the {score_name} '
+                                 'score')
+            samples.append((img, np.asarray(item['score'], np.float32), np.asarray(label)))
+        values = self._ood_metrics(['FA-img'], samples)
+        self.metrics.update({k: values[k] for k in ('FA-img', 'FA-px')})
+        self.normal = dict(path=path, frames=len(samples))
 
     def score_map(self, img: str) -> dict:
         return load_anomaly_map(self.paths[img])
@@ -412,6 +457,12 @@ def build_report(runs: List[Run], out_dir: str, *, gallery_size: int = 6) -> str
             'so there are no metrics, curves or per-image table; the gallery shows the frames '
             'with the highest scores.</p>')
     parts.append('<h2>Summary</h2>' + summary_table(runs))
+    normal = [r for r in runs if r.normal]
+    if normal:
+        parts.append('<p>FA-img / FA-px at the run\'s threshold on the frames without anomalies '
+                     'of ' + '; '.join(f'{html.escape(r.name)}: {r.normal["frames"]} frames of '
+                                       f'{html.escape(r.normal["path"])}' for r in normal)
+                     + '.</p>')
     if labelled:
         parts.append('<h2>Curves</h2><div class=frame>' + svg_curves(runs, 'PR')
                      + svg_curves(runs, 'ROC') + '</div>')
@@ -456,10 +507,17 @@ def main() -> None:
             osp.basename(osp.normpath(spec)), spec)
         runs.append(Run(name, path, min_pred_size=args.min_pred_size,
                         min_gt_size=args.min_gt_size))
+    by_name = {run.name: run for run in runs}
+    for spec in args.normal:
+        name, sep, path = spec.partition('=')
+        if not sep or name not in by_name:
+            raise SystemExit(f'--normal {spec}: give NAME=RUN with NAME one of the runs '
+                             f'{sorted(by_name)}')
+        by_name[name].score_normal_frames(path)
     path = build_report(runs, args.out, gallery_size=args.gallery_size)
     print(f'report: {path} ({osp.getsize(path) / 1e6:.1f} MB, {len(runs)} runs, '
           f'{time.perf_counter() - start:.1f} s)')
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mmseg_uem.apis.cli import add_debug_arg, run_cli
 from mmseg_uem.evaluation.functional import (  # noqa: E402
     metrics_from_sorted,
     pr_roc_curves,
@@ -39,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--plot-dir', default=None, help='write PR / ROC curve PNGs here')
     parser.add_argument('--max-points', type=int, default=2000,
                         help='operating points per plotted curve')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 
@@ -83,4 +85,4 @@ def plot_curves(curves: dict, plot_dir: str) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

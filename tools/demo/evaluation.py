@@ -10,7 +10,8 @@ runs the command-line tools a user runs:
 2. ``tools/test.py --threshold <run>/operating_point.json`` on the miniature Cityscapes val
    split as a set without anomalies (``demo_gd_test-cityscapes-inliers.py``): how many normal
    frames raise a false alarm at each score's own operating point (FA-img, FA-px);
-3. ``tools/analysis/report.py`` on both runs: one HTML page, timed;
+3. ``tools/analysis/report.py`` on both runs, each with its false alarms on those normal
+   frames (``--normal``): one HTML page, timed;
 4. one table of it all.
 
 The runtime is the model's forward time on this machine's CPU over the frames left after the
@@ -51,7 +52,7 @@ def run_evaluation(ctx: DemoContext) -> dict:
     'report': {...}, 'oodis': folder}``."""
     checkpoint = last_checkpoint(ctx.path(CORE.folder('stage2')))
     results: Dict[str, dict] = {}
-    runs = {}
+    runs, normal = {}, {}
     for score, name in SCORES.items():
         out = ctx.folder(f'eval_{score}')
         extra = ['--out', out, '--cfg-options', f'model.test_cfg.score={score}']
@@ -77,13 +78,14 @@ def run_evaluation(ctx: DemoContext) -> dict:
             fa = json.load(f)
         results[score].update({m: fa['metrics'][f'ood/{m}'] for m in FALSE_ALARMS})
         results[score]['counts'].update(fa['counts'])
-        runs[name] = out
+        runs[name], normal[name] = out, fa_dir
 
     report_dir = ctx.folder('report')
     log('evaluation: the HTML report of both runs')
     start = time.perf_counter()
     report_log = osp.join(report_dir, 'report.log')
     ctx.run_tool(['tools/analysis/report.py', *(f'{n}={p}' for n, p in runs.items()),
+                  *(a for n, p in normal.items() for a in ('--normal', f'{n}={p}')),
                   '--out', report_dir], report_log)
     wall = time.perf_counter() - start
     with open(report_log) as f:

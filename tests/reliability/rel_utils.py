@@ -83,14 +83,12 @@ GMM = dict(num_components=2, memory_size=10, max_sample_per_component=4, update_
 
 
 def tiny_model(*, stage: int, head: str, uem: str, stage1: Optional[str], frozen: bool,
-               backbone_init: Optional[dict]) -> dict:
+               backbone_init: Optional[dict], norm: str = 'GN') -> dict:
     """The paper's model config of the variant (:func:`mmseg_uem.testing.models.segmentor_cfg`)
     at a 4-block, 32-dim ViT with 32 decoder channels and :data:`GMM`, UEM CE weight 0.5.
 
-    The pixel decoder keeps GroupNorm (the head's default), not the configs' BatchNorm: the
-    numerics tests require a step stopped by a non-finite value to leave every buffer as it
-    was, and BatchNorm updates its running statistics in that step's forward, before the
-    check can stop it."""
+    The pixel decoder keeps GroupNorm (the head's default) unless ``norm='BN'`` (the
+    configs' BatchNorm, whose running statistics change in the forward pass)."""
     from mmseg_uem.testing.models import segmentor_cfg
 
     variant = 'G' if head == 'GMMHead' else 'D'
@@ -99,7 +97,8 @@ def tiny_model(*, stage: int, head: str, uem: str, stage1: Optional[str], frozen
     cfg = segmentor_cfg(
         variant, arch=dict(embed_dims=32, num_layers=4, num_heads=2), out_indices=(0, 1, 2, 3),
         channels=32, final_mlp_channels=None, mlp_channels=(32, 32, 32), gmm_cfg=GMM,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_cfg=(dict(type='GN', num_groups=32, requires_grad=True) if norm == 'GN'
+                  else dict(type='BN', requires_grad=True)),
         alpha=0.5 if stage == 2 else None, backbone=dict(frozen=frozen, init_cfg=backbone_init),
         train_cfg=dict())
     if stage == 2:
@@ -135,7 +134,7 @@ def write_config(path: Path, data: Dict[str, str], *, stage: int = 1, max_iters:
                  ckpt_interval: int = 2, batch_size: int = 2, stage1: Optional[str] = None,
                  custom_hooks: Optional[List[dict]] = None, test_hooks: bool = False,
                  backbone_init: Optional[dict] = None, head: str = 'GMMHead',
-                 uem: str = 'gmm', frozen: bool = True) -> Path:
+                 uem: str = 'gmm', frozen: bool = True, norm: str = 'GN') -> Path:
     """Write a tiny stage-1 config (inlier ``head`` 'GMMHead' or 'LinearDecoderHead') or a
     stage-2 one (UEM classifier ``uem`` 'gmm' or 'linear'); ``frozen=False`` trains the
     backbone too (as the demo's stage 1); return its path."""
@@ -145,7 +144,7 @@ def write_config(path: Path, data: Dict[str, str], *, stage: int = 1, max_iters:
         paste = (f"dict(type='AnomalyMix', bank_root={data['coco'] + '/'!r}, prob=0.5, "
                  'outlier_index=254),')
     model = tiny_model(stage=stage, head=head, uem=uem, stage1=stage1, frozen=frozen,
-                       backbone_init=backbone_init)
+                       backbone_init=backbone_init, norm=norm)
     text = _COMMON.format(
         imports=imports, crop=CROP, paste=paste, batch_size=batch_size,
         cityscapes=data['cityscapes'], road_anomaly=data.get('road_anomaly', ''),

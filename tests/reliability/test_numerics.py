@@ -2,7 +2,8 @@
 
 - NaN / inf in the features during training stops the run with an error naming the
   iteration, before the optimizer step and before any EM update: the model in memory
-  (weights, GMM memories, pointers, counters) equals the last checkpoint, and no
+  (weights, GMM memories, pointers, counters, BatchNorm running statistics) equals the last
+  checkpoint, and no
   checkpoint is written for the failed iteration. Through a real Runner, with the backbone
   output poisoned by a test hook (``PoisonBackboneHook``), for every head type.
 - Mixed precision: under ``torch.autocast`` (bf16, fp16) every Gaussian log-likelihood,
@@ -36,6 +37,8 @@ VARIANTS = {
     'G stage 1, nan': (dict(), 'GMMHead class scores: '),
     'G stage 1, inf': (dict(value='inf'), 'GMMHead class scores: '),
     'D stage 1': (dict(head='LinearDecoderHead'), 'LinearDecoderHead logits: '),
+    # BatchNorm updates its running statistics in the forward pass the check stops
+    'G stage 1, BatchNorm': (dict(norm='BN'), 'GMMHead class scores: '),
     'G-G stage 2': (dict(stage=2), 'UEMHead LLR = O1 - O0 - max_k F_k: '),
     'D-D stage 2': (dict(stage=2, head='LinearDecoderHead', uem='linear'),
                     'UEMHead LLR = O1 - O0 - max_k F_k: '),

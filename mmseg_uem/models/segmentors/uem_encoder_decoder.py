@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ...utils.keys import check_keys
 from ..backbones import FrozenBackbone, ViTBackbone
-from ..utils.checks import deferred_checks
+from ..utils.checks import deferred_checks, running_stats_kept_on_error
 from ..utils.freeze import freeze, keep_frozen
 from ..utils.postprocess import prediction_fields, restore_original_size
 from ..utils.scores import check_score_mode
@@ -278,8 +278,10 @@ class UEMEncoderDecoder(EncoderDecoder):
                 f'training inputs {tuple(inputs.shape[2:])} are not multiples of the '
                 f'backbone patch size {patch}: pad them (data_preprocessor size=... or '
                 f'size_divisor={patch}, seg_pad_val=void)')
-        # the heads' label and non-finite checks are read back once, at the end
-        with deferred_checks(enabled=(self.train_cfg or {}).get('check_values', True)):
+        # the heads' label and non-finite checks are read back once, at the end; a step they
+        # stop leaves the BatchNorm running statistics as they were
+        check = (self.train_cfg or {}).get('check_values', True)
+        with running_stats_kept_on_error(self, enabled=check), deferred_checks(enabled=check):
             if self.stage == 1:  # the backbone runs once per step
                 return self._decode_head_forward_train(self.extract_feat(inputs), data_samples)
             # Stage 2: backbone and neck are frozen, eval-mode functions of the input (no

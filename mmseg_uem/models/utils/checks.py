@@ -15,7 +15,9 @@ Inside :func:`deferred_checks` (``UEMEncoderDecoder`` opens it around every trai
 forward pass) they only queue their counts on the device, and the scope reads all of them
 with a single sync when the forward pass ends, before the backward pass and the optimizer
 step; state updates that must not see bad data (the GMM memories) are queued with
-:func:`after_checks` and run only once the checks have passed.
+:func:`after_checks` and run only once the checks have passed. BatchNorm layers update their
+running statistics inside the forward pass itself, before a check can stop it:
+:func:`running_stats_kept_on_error` puts them back when the step fails.
 """
 import threading
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
 _state = threading.local()
 
@@ -64,6 +67,27 @@ def deferred_checks(enabled: bool = True) -> Iterator[None]:
                 fail()
     for action in scope.actions:
         action()
+
+
+@contextmanager
+def running_stats_kept_on_error(module: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Keep a copy of the running statistics of ``module``'s BatchNorm layers in training
+    mode and put it back if the block raises (e.g. a check of :func:`deferred_checks`): a
+    step stopped by a check then leaves every buffer as it was. ``enabled=False``: no copy."""
+    saved = []
+    if enabled:
+        for layer in module.modules():
+            if isinstance(layer, _BatchNorm) and layer.training and layer.track_running_stats:
+                saved += [(buf, buf.clone()) for buf in (layer.running_mean, layer.running_var,
+                                                         layer.num_batches_tracked)
+                          if buf is not None]
+    try:
+        yield
+    except BaseException:
+        with torch.no_grad():
+            for buf, copy in saved:
+                buf.copy_(copy)
+        raise
 
 
 def after_checks(action: Callable[[], None]) -> None:

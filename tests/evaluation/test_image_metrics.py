@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn_reference import sklearn_pixel_metrics
 
 from mmseg_uem.evaluation.functional import (
     average_image_metrics,
@@ -54,19 +54,11 @@ def _images(seed=0, size=(20, 24)):
     return items
 
 
-def _sklearn_image(scores, labels, tpr=0.95):
-    valid = labels != VOID
-    y, s = labels[valid].numpy(), scores[valid].double().numpy()
-    fpr, tprs, _ = roc_curve(y, s, drop_intermediate=False)
-    return dict(AP=average_precision_score(y, s), AUROC=roc_auc_score(y, s),
-                FPR95=float(fpr[np.argmax(tprs >= tpr)]))
-
-
 def test_image_wise_equals_sklearn_per_image_averaged():
     items = _images()
     per_image = [image_pixel_metrics(s, y, ignore_index=VOID) for s, y in items]
     assert per_image[0] is None and per_image[1] is None and per_image[2] is None
-    refs = [_sklearn_image(s, y) for s, y in items[3:]]
+    refs = [sklearn_pixel_metrics(s, y) for s, y in items[3:]]
     for ours, ref in zip(per_image[3:], refs):
         for key in ref:
             assert ours[key] == pytest.approx(ref[key], abs=1e-12)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
+from sklearn_reference import sklearn_pixel_metrics
 
 from mmseg_uem.evaluation.functional import (
     UndefinedMetricWarning,
@@ -64,15 +65,6 @@ def test_hand_worked_best_f1():
     assert thr == 0.5 and f1 == pytest.approx(0.8)
 
 
-def _sklearn(scores: np.ndarray, labels: np.ndarray, tpr: float = 0.95):
-    valid = labels != VOID
-    s, y = scores[valid].astype(np.float64), labels[valid]
-    s = np.clip(s, -1e300, 1e300)  # sklearn rejects inf; clipping keeps the order and the ties
-    fpr, tprs, _ = roc_curve(y, s, drop_intermediate=False)
-    return dict(AP=average_precision_score(y, s), AUROC=roc_auc_score(y, s),
-                FPR95=fpr[np.searchsorted(tprs, tpr)])
-
-
 def _random_case(rng, n: int, levels: int, p_pos: float, p_void: float, p_inf: float):
     scores = np.round(rng.standard_normal(n) * levels / 4) / levels  # heavy ties
     labels = (rng.random(n) < p_pos).astype(np.int64)
@@ -89,7 +81,7 @@ def test_equals_sklearn(n, levels):
     rng = np.random.default_rng(n)
     scores, labels = _random_case(rng, n, levels, p_pos=0.2, p_void=0.1, p_inf=0.01)
     ours = pixel_metrics(torch.from_numpy(scores), torch.from_numpy(labels))
-    ref = _sklearn(scores, labels)
+    ref = sklearn_pixel_metrics(scores, labels)
     for key in ref:
         assert ours[key] == pytest.approx(ref[key], abs=1e-9), key
 
@@ -99,7 +91,7 @@ def test_fpr_levels_equal_sklearn_rule(tpr):
     rng = np.random.default_rng(1)
     scores, labels = _random_case(rng, 3000, 8, p_pos=0.3, p_void=0.0, p_inf=0.0)
     ours = fpr_at_tpr(torch.from_numpy(scores), torch.from_numpy(labels), tpr=tpr)
-    assert ours == pytest.approx(_sklearn(scores, labels, tpr)['FPR95'], abs=1e-12)
+    assert ours == pytest.approx(sklearn_pixel_metrics(scores, labels, tpr=tpr)['FPR95'], abs=1e-12)
 
 
 def test_float32_and_order_invariance():
@@ -240,6 +232,6 @@ def test_fuzz_against_sklearn(pixels):
     elif num_neg == 0:
         assert ours['AP'] == 1.0 and math.isnan(ours['AUROC']) and math.isnan(ours['FPR95'])
     else:
-        ref = _sklearn(scores, labels)
+        ref = sklearn_pixel_metrics(scores, labels)
         for key in ref:
             assert ours[key] == pytest.approx(ref[key], abs=1e-9), key

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from doc_pages import demo_expected
+from sklearn_reference import sklearn_pixel_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'tools'))  # the demo is an application: tools/demo/
@@ -85,27 +86,21 @@ def test_core_demo_reproduces_the_expected_numbers(tmp_path):
 
 
 def _sklearn_image_wise(run: Path) -> dict:
-    """AP-img / FPR95-img / AUROC-img of a ``tools/test.py --out`` folder, in percent: per
-    image with anomaly and inlier pixels sklearn's AP, AUROC and the FPR at the first
-    threshold reaching 95% TPR, averaged (the definitions of docs/en/advanced_guides/
-    evaluation.md, computed independently of mmseg_uem's metric code)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-
+    """AP-img / FPR95-img / AUROC-img of a ``tools/test.py --out`` folder, in percent:
+    sklearn's per-image values (:func:`sklearn_pixel_metrics`) of the images with anomaly and
+    inlier pixels, averaged (the definitions of docs/en/advanced_guides/evaluation.md,
+    computed independently of mmseg_uem's metric code)."""
     from mmseg_uem.evaluation.io import iter_anomaly_maps
 
     folders = [p.parent for p in run.rglob('maps.json')]
     assert len(folders) == 1, folders
     values = {'AP-img': [], 'FPR95-img': [], 'AUROC-img': []}
     for item in iter_anomaly_maps(str(folders[0])):
-        label, score = item['label'].reshape(-1), item['score'].reshape(-1).astype(np.float64)
-        keep = label != 255
-        y, s = label[keep] == 1, score[keep]
-        if y.all() or not y.any():
+        label = item['label'][item['label'] != 255]
+        if (label == 1).all() or not (label == 1).any():
             continue
-        fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
-        values['AP-img'].append(average_precision_score(y, s))
-        values['AUROC-img'].append(roc_auc_score(y, s))
-        values['FPR95-img'].append(fpr[np.argmax(tpr >= 0.95)])
+        for metric, value in sklearn_pixel_metrics(item['score'], item['label']).items():
+            values[f'{metric}-img'].append(value)
     return {k: 100 * float(np.mean(v)) for k, v in values.items()}
 
 

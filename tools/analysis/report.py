@@ -70,8 +70,8 @@ from mmseg_uem.evaluation.operating_point import load_operating_point
 VOID = 255
 THUMB_WIDTH = 360
 COLOURS = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2')
-SUMMARY_COLUMNS = ('AP', 'FPR95', 'AUROC', 'AP-img', 'FPR95-img', 'AUROC-img', 'sIoU', 'PPV',
-                   'mF1', 'recall-small', 'recall-medium', 'recall-large', 'FA-img', 'FA-px')
+#: every metric of OoDMetric, then FA-px (reported with FA-img)
+SUMMARY_COLUMNS = OOD_METRICS + ('FA-px', )
 
 
 def parse_args() -> argparse.Namespace:

@@ -24,16 +24,23 @@ import re
 import time
 from typing import Dict
 
+from mmseg_uem.evaluation.functional import (
+    COMPONENT_METRICS,
+    FALSE_ALARM_METRICS,
+    IMAGE_METRICS,
+    PIXEL_METRICS,
+    SIZE_METRICS,
+)
+
 from .context import CONFIG_DIR, DemoContext, format_table, last_checkpoint, log
 from .core import CORE
 
 #: the runs of the section and the report: score -> the run's name in the table and report
 SCORES = {'LLR': 'LR', 'ID': 'ID'}
 #: every metric of a labelled OoD set (tools/test.py --eval), in the table's order
-METRICS = ('AP', 'FPR95', 'AUROC', 'AP-img', 'FPR95-img', 'AUROC-img', 'sIoU', 'PPV', 'mF1',
-           'recall-small', 'recall-medium', 'recall-large')
+METRICS = PIXEL_METRICS + IMAGE_METRICS + COMPONENT_METRICS + SIZE_METRICS
 #: the false-alarm metrics of the all-inlier run (FA-px comes with FA-img)
-FALSE_ALARMS = ('FA-img', 'FA-px')
+FALSE_ALARMS = FALSE_ALARM_METRICS + ('FA-px', )
 #: the OoDIS dataset folder of the LR run's instances
 OODIS_FOLDER = 'demo_road_anomaly'
 INLIERS_CONFIG = osp.join(CONFIG_DIR, 'demo_gd_test-cityscapes-inliers.py')
@@ -51,19 +58,24 @@ def run_evaluation(ctx: DemoContext) -> dict:
     the report; print the table; return ``{score: {metric: value, 'runtime': {...}},
     'report': {...}, 'oodis': folder}``."""
     checkpoint = last_checkpoint(ctx.path(CORE.folder('stage2')))
+
+    def test(config: str, out: str, metrics, extra) -> dict:
+        """``tools/test.py config --eval metrics --out out``; the ``run.json`` it wrote."""
+        ctx.test(config, checkpoint, out, list(metrics), ['--out', out] + extra)
+        with open(osp.join(out, 'run.json')) as f:
+            return json.load(f)
+
     results: Dict[str, dict] = {}
     runs, normal = {}, {}
     for score, name in SCORES.items():
         out = ctx.folder(f'eval_{score}')
-        extra = ['--out', out, '--cfg-options', f'model.test_cfg.score={score}']
+        extra = ['--cfg-options', f'model.test_cfg.score={score}']
         if score == 'LLR':
             # RoadAnomaly (2019) is no OoDIS benchmark set: the folder is named here
             extra += ['--out-format', 'oodis', '--oodis-dataset', OODIS_FOLDER]
         log(f'evaluation: {name} score, every metric of a labelled set'
             + (' and the OoDIS instances' if score == 'LLR' else ''))
-        ctx.test(CORE.stage2_config, checkpoint, out, list(METRICS), extra)
-        with open(osp.join(out, 'run.json')) as f:
-            record = json.load(f)
+        record = test(CORE.stage2_config, out, METRICS, extra)
         results[score] = {m: record['metrics'][f'ood/{m}'] for m in METRICS}
         results[score]['runtime'] = record['runtime']
         results[score]['counts'] = record['counts']
@@ -71,11 +83,8 @@ def run_evaluation(ctx: DemoContext) -> dict:
         log(f'evaluation: {name} false alarms on the miniature Cityscapes val frames at its '
             f'operating point ({point})')
         fa_dir = ctx.folder(f'eval_FA_{score}')
-        ctx.test(INLIERS_CONFIG, checkpoint, fa_dir, ['FA-img'],
-                 ['--out', fa_dir, '--threshold', point,
-                  '--cfg-options', f'model.test_cfg.score={score}'])
-        with open(osp.join(fa_dir, 'run.json')) as f:
-            fa = json.load(f)
+        fa = test(INLIERS_CONFIG, fa_dir, FALSE_ALARM_METRICS,
+                  ['--threshold', point, '--cfg-options', f'model.test_cfg.score={score}'])
         results[score].update({m: fa['metrics'][f'ood/{m}'] for m in FALSE_ALARMS})
         results[score]['counts'].update(fa['counts'])
         runs[name], normal[name] = out, fa_dir
